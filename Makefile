@@ -1,0 +1,45 @@
+# hrtem: `make help` lists the targets. Every target that needs the venv depends on `setup`,
+# which only reinstalls when a pyproject.toml or requirements-dev.txt changed.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTHON ?= python3
+PACKAGES := packages/hrtem-sim packages/hrtem-msd packages/hrtem-analysis apps/hrtem-cli
+STAMP := $(VENV)/.installed
+# No CUDA on this machine: pin the CPU build of torch (an unpinned torch pulls a multi-GB CUDA build).
+TORCH_CPU ?= torch==2.13.0
+TASK ?= nanoparticle
+SPEC ?= data_specs/nanoparticle.yaml
+PROFILE ?= small
+ARGS ?=
+
+.PHONY: help setup test test-slow lint simulate train clean
+.DEFAULT_GOAL := help
+
+help: ## list the targets
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(STAMP): $(addsuffix /pyproject.toml,$(PACKAGES)) requirements-dev.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q "$(TORCH_CPU)"; fi
+	$(PY) -m pip install -q $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	touch $(STAMP)
+
+setup: $(STAMP) ## create .venv and install every package editable (fast when nothing changed)
+
+test: setup ## run the test suite (CI; under 15 min on 2 CPU cores)
+	$(PY) -m pytest -m "not slow and not cuda" $(ARGS)
+
+test-slow: setup ## run the heavy tests (full training, big images)
+	$(PY) -m pytest -m "slow or cuda" $(ARGS)
+
+lint: setup ## ruff check and format check
+	$(VENV)/bin/ruff check packages apps tests benchmarks
+	$(VENV)/bin/ruff format --check packages apps tests benchmarks
+
+simulate: setup ## simulate a dataset: make simulate SPEC=data_specs/mos2.yaml PROFILE=tiny
+	$(VENV)/bin/hrtem simulate $(SPEC) --profile $(PROFILE) $(ARGS)
+
+clean: ## remove the venv and caches (keeps data/ and mlflow.db)
+	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -1,0 +1,1 @@
+"""The `hrtem` command line (Typer). Only this package knows about Typer."""

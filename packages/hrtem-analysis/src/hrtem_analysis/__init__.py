@@ -1,0 +1,1 @@
+"""hrtem-analysis."""

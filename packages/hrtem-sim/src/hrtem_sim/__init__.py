@@ -1,0 +1,1 @@
+"""hrtem-sim: structures, abTEM exit waves, image formation and labels for HR-TEM."""
