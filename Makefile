@@ -41,5 +41,8 @@ lint: setup ## ruff check and format check
 simulate: setup ## simulate a dataset: make simulate SPEC=data_specs/mos2.yaml PROFILE=tiny
 	$(VENV)/bin/hrtem simulate $(SPEC) --profile $(PROFILE) $(ARGS)
 
+train: setup ## train on a task with embedded defaults: make train TASK=nanoparticle ARGS="model=unet"
+	$(VENV)/bin/hrtem train task=$(TASK) $(ARGS)
+
 clean: ## remove the venv and caches (keeps data/ and mlflow.db)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

@@ -2,6 +2,13 @@
 
 import typer
 
+from hrtem_cli.evaluate import evaluate
+from hrtem_cli.models import app as models_app
+from hrtem_cli.mtf import app as mtf_app
+from hrtem_cli.runs import app as runs_app
+from hrtem_cli.simulate import simulate
+from hrtem_cli.train import train
+
 app = typer.Typer(
     name="hrtem",
     help="Deep-learning analysis of HR-TEM data, trained on abTEM simulations.",
@@ -13,3 +20,15 @@ app = typer.Typer(
 @app.callback()
 def main() -> None:
     """hrtem: simulate datasets, fit the detector MTF, train, evaluate and analyse HR-TEM data."""
+
+
+app.command()(simulate)
+app.command()(train)
+app.command()(evaluate)
+app.add_typer(mtf_app, name="mtf")
+app.add_typer(models_app, name="models")
+app.add_typer(runs_app, name="runs")
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,92 @@
+"""`hrtem models list|show|promote`: the MLflow Model Registry of trained networks."""
+
+from __future__ import annotations
+
+import os
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hrtem_cli.errors import one_line_errors
+
+app = typer.Typer(
+    name="models", help="Registered models: list, show, promote a version.", no_args_is_help=True
+)
+SUMMARY_METRICS = ("val/iou", "val/dice", "test/iou", "test/dice", "test/f1")
+
+
+def _aliases(aliases: dict[str, int]) -> str:
+    return ", ".join(f"@{alias} -> v{version}" for alias, version in aliases.items()) or "-"
+
+
+def _number(value: float | None) -> str:
+    return "-" if value is None else f"{value:.4g}"
+
+
+@app.command("list")
+@one_line_errors()
+def list_() -> None:
+    """Every registered model: newest version, aliases, last update."""
+    from hrtem_msd.registry import registered_models
+    from hrtem_msd.tracking import tracking_uri
+
+    models = registered_models()
+    if not models:
+        typer.echo(f"no registered models at {tracking_uri()}")
+        return
+    table = Table(title=f"registered models at {tracking_uri()}")
+    for column in ("name", "latest", "aliases", "updated (UTC)"):
+        table.add_column(column)
+    for model in models:
+        latest = "-" if model.latest_version is None else f"v{model.latest_version}"
+        updated = model.updated.strftime("%Y-%m-%d %H:%M")
+        table.add_row(model.name, latest, _aliases(model.aliases), updated)
+    Console(width=140).print(table)
+
+
+@app.command("show")
+@one_line_errors()
+def show(name: Annotated[str, typer.Argument(help="Registered model, e.g. hrtem-nanoparticle.")]) -> None:
+    """Versions of NAME (run, aliases, final metrics) and the model card of its newest version."""
+    from hrtem_msd.registry import show_model
+
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small YAML
+    details = show_model(name)
+    console = Console(width=140)
+    table = Table(title=f"{name}  (aliases: {_aliases(details.summary.aliases)})")
+    for column in ("version", "aliases", "status", "created (UTC)", "run"):
+        table.add_column(column, no_wrap=True)
+    for metric in SUMMARY_METRICS:
+        table.add_column(metric)
+    for version in details.versions:
+        table.add_row(
+            f"v{version.version}",
+            ", ".join(f"@{alias}" for alias in version.aliases) or "-",
+            version.status,
+            version.created.strftime("%Y-%m-%d %H:%M"),
+            version.run_id or "-",
+            *(_number(version.metrics.get(metric)) for metric in SUMMARY_METRICS),
+        )
+    console.print(table)
+    config = details.config
+    if config is not None:
+        newest = details.versions[0].version
+        console.print(f"model card of v{newest}:")
+        for key, value in config.to_dict().items():
+            console.print(f"  {key}: {value}", highlight=False)
+
+
+@app.command("promote")
+@one_line_errors()
+def promote(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. hrtem-nanoparticle.")],
+    version: Annotated[int, typer.Argument(help="Version to promote.")],
+    alias: Annotated[str, typer.Option(help="Alias to point at VERSION.")] = "champion",
+) -> None:
+    """Point ALIAS of NAME at VERSION (e.g. load it as models:/NAME@champion)."""
+    from hrtem_msd.registry import promote as set_alias
+
+    set_alias(name, version, alias)
+    typer.echo(f"models:/{name}@{alias} -> version {version}")

@@ -1,0 +1,65 @@
+"""`hrtem mtf fit`: fit the detector MTF from images of vacuum and write configs/detector/NAME.yaml."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from hrtem_cli.errors import one_line_errors
+
+app = typer.Typer(
+    name="mtf", help="The detector's MTF, fitted from images of vacuum.", no_args_is_help=True
+)
+
+
+@app.command("fit")
+@one_line_errors()
+def fit(
+    vacuum: Annotated[
+        list[Path],
+        typer.Argument(
+            help="Images of vacuum (TIFF, DM3/DM4, EMD, SER, MRC, NPY, HDF5), in counts."
+        ),
+    ],
+    out: Annotated[
+        Path, typer.Option(help="Detector YAML to write, e.g. configs/detector/NAME.yaml.")
+    ],
+    sampling: Annotated[
+        float | None,
+        typer.Option(help="Sampling [Å/px] where the files carry none (recorded only)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Plot of the NPS and the fit (PNG, PDF).")
+    ] = None,
+    max_chi2: Annotated[
+        float, typer.Option(help="Largest chi^2/dof of one image against the fit.")
+    ] = 3.0,
+) -> None:
+    """Fit MTF(k) = (c0 - c1) / (1 + (k / (2 c2))^|c3|) + c1 (k in units of Nyquist, c0 = 1) to the
+    noise power spectrum of VACUUM images, A MTF^2 + B, and write c0..c3 with uncertainties.
+    """
+    from hrtem_sim.errors import ImageError
+    from hrtem_sim.mtf_fit import fit_mtf, plot_fit, write_yaml
+    from hrtem_sim.readers import read_image
+
+    images, found = [], []
+    for path in vacuum:
+        image, file_sampling = read_image(path)
+        images.append(image)
+        if file_sampling is not None:
+            found.append((path, file_sampling[0]))
+    if found and max(s for _, s in found) > 1.01 * min(s for _, s in found):
+        listing = ", ".join(f"{p}: {s:.4g}" for p, s in found)
+        raise ImageError(f"vacuum images at different samplings [Å/px] ({listing})")
+    recorded = found[0][1] if found else sampling
+    if recorded is not None and not recorded > 0:
+        raise ImageError(f"--sampling must be > 0 Å/px, got {recorded}")
+    result = fit_mtf(images, [str(p) for p in vacuum], recorded, max_chi2=max_chi2)
+    write_yaml(result, out)
+    if plot is not None:
+        plot_fit(result, plot)
+    c, u = result.coefficients, result.uncertainties
+    summary = ", ".join(f"{key} = {c[key]:.4g} ± {u[key]:.2g}" for key in ("c1", "c2", "c3"))
+    typer.echo(f"{out}: c0 = 1, {summary}; chi2/dof {result.chi2:.2f}")

@@ -1,0 +1,52 @@
+"""`hrtem runs compare`: the MLflow runs of one task side by side, as a table and a PNG of curves."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from hrtem_cli.errors import one_line_errors
+
+app = typer.Typer(name="runs", help="Tracked training runs: compare them.", no_args_is_help=True)
+
+
+def _cell(value: object) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.4g}"
+    return str(value)
+
+
+@app.command("compare")
+@one_line_errors()
+def compare(
+    task: Annotated[str, typer.Option(help="Task whose runs to compare, e.g. nanoparticle.")],
+    metric: Annotated[str, typer.Option(help="Metric to rank and plot, per epoch.")] = "val/iou",
+    out: Annotated[
+        Path | None, typer.Option(help="PNG of the metric curves [default: compare-TASK.png].")
+    ] = None,
+) -> None:
+    """Table of the runs of TASK (architecture, depth, precision, devices, dataset, best metric,
+    test metrics, duration), best first, and a PNG of METRIC against epoch."""
+    from hrtem_msd.compare import compare_runs, plot_metric_curves
+
+    table = compare_runs(task, metric)
+    if table.empty:
+        typer.echo(f"no runs of task {task!r} yet")
+        return
+    table = table.dropna(axis="columns", how="all")
+    shown = Table(title=f"runs of {task}, by best {metric}")
+    columns = [column for column in table.columns if column not in ("start",)]
+    for column in columns:
+        shown.add_column(column.replace("_", " "))
+    for _, row in table.iterrows():
+        shown.add_row(*(_cell(row[column]) for column in columns))
+    Console(width=200).print(shown)
+    path = plot_metric_curves(table, metric, out or Path(f"compare-{task}.png"))
+    typer.echo(f"{path}: {metric} of {len(table)} run(s)")

@@ -1,0 +1,158 @@
+"""Benchmark: hrtem_analysis.tiled_predict against MONAI's sliding_window_inference.
+
+One run prints, each as a ratio against its baseline:
+
+1. a large frame (``--size``, 4096 supported) through an MSD-net with Hamming-blended windows:
+   ``tiled_predict`` vs MONAI ``sliding_window_inference`` on the same model, windows, overlap,
+   batch and Hamming weight map: wall time and peak memory, each variant in its own subprocess
+   (peak RSS reset just before inference, so the figure is what inference added);
+2. series throughput on 1024^2 frames [frames/s]: ``tiled_predict`` vs one whole-frame forward
+   pass of the same model (the cost of the overlap).
+
+    .venv/bin/python benchmarks/analysis.py                            # a few minutes on 2 cores
+    .venv/bin/python benchmarks/analysis.py --size 4096 --depth 100    # the issue's figure (long)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+from hrtem_analysis.tiled import hamming_weights, tiled_predict
+from hrtem_msd import MSDNet
+from torch import nn
+
+
+def msd_net(depth: int) -> nn.Module:
+    """An MSD-net (1 input map, 2 classes) with a non-zero final layer, seeded."""
+    torch.manual_seed(0)
+    model = MSDNet(1, 2, depth=depth)
+    nn.init.normal_(model.final_weight, std=0.1)
+    return model.eval()
+
+
+def rss_kib(field: str) -> int:
+    """A memory figure of this process from /proc/self/status [KiB] (VmRSS, VmHWM)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith(field + ":"):
+            return int(line.split()[1])
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+
+
+def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
+    """Run one variant on a seeded frame; time [s], peak memory added by inference [MiB]."""
+    from monai.inferers import sliding_window_inference  # imported before the clock starts
+
+    model = msd_net(args.depth)
+    frame = torch.randn(1, args.size, args.size, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        model(frame[None, :, :64, :64])  # warm-up outside the measurement
+    Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
+    before = rss_kib("VmRSS")
+    start = time.perf_counter()
+    if variant == "hrtem":
+        out = tiled_predict(
+            model, frame, window=args.window, overlap=args.overlap, batch_size=args.batch_size
+        )
+    else:
+        with torch.no_grad():
+            out = sliding_window_inference(
+                frame[None],
+                roi_size=(args.window, args.window),
+                sw_batch_size=args.batch_size,
+                predictor=lambda x: torch.softmax(model(x), dim=1),
+                overlap=args.overlap,
+                roi_weight_map=hamming_weights(args.window, args.window),
+            )[0]
+    seconds = time.perf_counter() - start
+    corner = out[:, :256, :256].contiguous()
+    torch.save(corner, args.corner_file)
+    return {"seconds": seconds, "peak_mib": (rss_kib("VmHWM") - before) / 1024}
+
+
+def in_subprocess(variant: str, args: argparse.Namespace, corner_file: Path) -> dict[str, float]:
+    command = [
+        sys.executable,
+        __file__,
+        f"--variant={variant}",
+        f"--corner-file={corner_file}",
+        f"--size={args.size}",
+        f"--depth={args.depth}",
+        f"--window={args.window}",
+        f"--overlap={args.overlap}",
+        f"--batch-size={args.batch_size}",
+    ]
+    out = subprocess.run(command, capture_output=True, text=True, check=True)
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def series_throughput(args: argparse.Namespace) -> tuple[float, float]:
+    """(tiled frames/s, whole-frame frames/s) on ``--series-frames`` frames of 1024^2."""
+    model = msd_net(args.depth)
+    frames = torch.randn(
+        args.series_frames, 1, 1024, 1024, generator=torch.Generator().manual_seed(2)
+    )
+    with torch.no_grad():
+        model(frames[0, None, :, :64, :64])  # warm-up
+    start = time.perf_counter()
+    for frame in frames:
+        tiled_predict(
+            model, frame, window=args.window, overlap=args.overlap, batch_size=args.batch_size
+        )
+    tiled = len(frames) / (time.perf_counter() - start)
+    start = time.perf_counter()
+    with torch.no_grad():
+        for frame in frames:
+            torch.softmax(model(frame[None]), dim=1)
+    return tiled, len(frames) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawTextHelpFormatter
+    )
+    parser.add_argument("--size", type=int, default=2048, help="frame side [px] (the issue: 4096)")
+    parser.add_argument("--depth", type=int, default=20, help="MSD-net depth (the issue: ~100)")
+    parser.add_argument("--window", type=int, default=512)
+    parser.add_argument("--overlap", type=float, default=0.5)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--series-frames", type=int, default=3)
+    parser.add_argument("--variant", choices=["hrtem", "monai"], help=argparse.SUPPRESS)
+    parser.add_argument("--corner-file", type=Path, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.variant:
+        print(json.dumps(run_variant(args.variant, args)))
+        return
+
+    print(
+        f"frame {args.size}^2, MSD-net depth {args.depth}, window {args.window}, "
+        f"overlap {args.overlap}, batch {args.batch_size}, {torch.get_num_threads()} threads"
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        ours = in_subprocess("hrtem", args, Path(tmp) / "hrtem.pt")
+        monai = in_subprocess("monai", args, Path(tmp) / "monai.pt")
+        corners = [torch.load(Path(tmp) / f, weights_only=True) for f in ("hrtem.pt", "monai.pt")]
+    difference = (corners[0] - corners[1]).abs().max()
+    print(f"  tiled_predict : {ours['seconds']:8.1f} s  peak +{ours['peak_mib']:8.0f} MiB")
+    print(f"  MONAI sliding : {monai['seconds']:8.1f} s  peak +{monai['peak_mib']:8.0f} MiB")
+    print(
+        f"  ratio hrtem/MONAI: time {ours['seconds'] / monai['seconds']:.2f}, "
+        f"peak memory {ours['peak_mib'] / monai['peak_mib']:.2f}; "
+        f"max |difference| of probabilities (256^2 corner) {difference:.1e}"
+    )
+    tiled, whole = series_throughput(args)
+    print(f"series, {args.series_frames} frames of 1024^2:")
+    print(f"  tiled_predict    : {tiled:.3f} frames/s")
+    print(f"  whole-frame pass : {whole:.3f} frames/s")
+    print(f"  ratio tiled/whole: {tiled / whole:.2f} (the cost of overlapping windows)")
+
+
+if __name__ == "__main__":
+    main()

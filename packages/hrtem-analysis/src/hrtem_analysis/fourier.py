@@ -1,0 +1,213 @@
+"""Zone-axis detection from the Fourier peaks of each nanoparticle (the paper's Figures 1 and 2).
+
+A particle on a zone axis shows several crossed lattice fringes: several pairs of symmetric
+peaks ``(k, -k)`` of similar brightness in its power spectrum. Off axis, one set of fringes (or
+none) survives. The ratio of the brightest pair to the dimmest pair in the lattice band is
+therefore near 1 on axis and large off axis; a threshold on it marks interpretable frames.
+
+Conventions: images ``[H, W]`` in abTEM order (axis 0 = x), sampling in Å/px, spatial
+frequencies ``k = (kx, ky)`` in 1/Å, d-spacings in Å.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from hrtem_sim.errors import ImageError
+from scipy import ndimage
+
+from hrtem_analysis.tiled import sampling_pair
+
+AU_D_SPACINGS = (2.355, 2.039)  # Au {111} and {200} [Å]
+
+
+@dataclass(frozen=True)
+class PeakPair:
+    """A lattice reflection and its symmetric partner: k1 = -k2 [1/Å], summed intensity of both."""
+
+    k1: tuple[float, float]
+    k2: tuple[float, float]
+    intensity: float
+
+
+@dataclass(frozen=True)
+class PeakPairResult:
+    """Brightest-to-dimmest pair ratio of one particle.
+
+    ratio:  brightest / dimmest pair intensity; ``inf`` when exactly one pair is found (one set of
+            fringes: off axis), ``nan`` when there is no particle or no peak at all.
+    pairs:  the pairs found, brightest first.
+    status: "ok", "one pair", "no peaks" or "no particle".
+    area:   particle area [px].
+    """
+
+    ratio: float
+    pairs: list[PeakPair] = field(default_factory=list)
+    status: str = "ok"
+    area: int = 0
+
+
+def particles(mask: np.ndarray, min_area: int = 1) -> tuple[np.ndarray, int]:
+    """Label the connected components of a mask ``[H, W]`` (bool, or probabilities cut at 0.5).
+
+    Components smaller than ``min_area`` [px] are dropped. Returns (labels ``[H, W]`` int, 0 =
+    background, particles numbered 1..n, n).
+    """
+    mask = np.asarray(mask)
+    binary = mask if mask.dtype == bool else mask > 0.5
+    labels, n = ndimage.label(binary)
+    areas = np.bincount(labels.ravel(), minlength=n + 1)
+    keep = areas >= min_area
+    keep[0] = False
+    relabel = np.zeros(n + 1, dtype=np.int64)
+    relabel[keep] = np.arange(1, keep.sum() + 1)
+    return relabel[labels], int(keep.sum())
+
+
+def _power_spectrum(
+    image: np.ndarray, mask: np.ndarray, edge: float, pad: int
+) -> tuple[np.ndarray, int]:
+    """Centred power spectrum of the soft-edged masked crop, zero-padded to a square of side n."""
+    box = ndimage.find_objects(mask.astype(np.int8))[0]
+    margin = int(np.ceil(3 * edge))
+    box = tuple(
+        slice(max(0, s.start - margin), min(size, s.stop + margin))
+        for s, size in zip(box, mask.shape, strict=True)
+    )
+    soft = ndimage.gaussian_filter(mask[box].astype(float), edge) if edge > 0 else mask[box] * 1.0
+    crop = image[box].astype(float)
+    crop = (crop - np.sum(crop * soft) / soft.sum()) * soft
+    n = int(2 ** np.ceil(np.log2(max(pad, *crop.shape))))
+    spectrum = np.abs(np.fft.fft2(crop, s=(n, n))) ** 2
+    return np.fft.fftshift(spectrum), n
+
+
+def peak_pair_ratio(
+    image: np.ndarray,
+    mask: np.ndarray,
+    sampling: float | tuple[float, float],
+    d_spacings: tuple[float, ...] = AU_D_SPACINGS,
+    band: float = 0.08,
+    min_area: int = 100,
+    edge: float = 2.0,
+    snr: float = 10.0,
+    min_separation: float = 0.1,
+    pad: int = 256,
+) -> PeakPairResult:
+    """Ratio of the brightest to the dimmest pair of symmetric lattice peaks of ONE particle.
+
+    image:  ``[H, W]`` intensity; mask ``[H, W]`` bool (or probabilities, cut at 0.5) of the
+            particle; sampling [Å/px], scalar or (sx, sy).
+    Steps: crop the mask's bounding box, multiply by the mask blurred with a Gaussian of ``edge``
+    [px] (a soft edge, no ringing from the particle's outline), zero-pad to a square of at least
+    ``pad`` px, take the power spectrum. Lattice peaks are local maxima within ``min_separation``
+    [1/Å] that lie in a band ``|k - 1/d| <= band / d`` around any d-spacing and exceed ``snr``
+    times the median power of the band (the background). Each peak is paired with its partner
+    near ``-k``; a pair's intensity is the sum of both peaks, each the mean power in a box of
+    half-width ``min_separation`` around it (robust to where the peak falls between pixels).
+    A mask smaller than ``min_area`` [px] is "no particle" (ratio nan).
+    """
+    image = np.asarray(image, dtype=float)
+    mask = np.asarray(mask)
+    mask = mask if mask.dtype == bool else mask > 0.5
+    if image.ndim != 2 or image.shape != mask.shape:
+        raise ImageError(f"image {image.shape} and mask {mask.shape} must be the same [H, W]")
+    if not np.isfinite(image).all():
+        raise ImageError("image contains NaN or infinite values")
+    pixel = np.asarray(sampling_pair(sampling))  # [Å/px]
+    area = int(mask.sum())
+    if area == 0 or area < min_area:
+        return PeakPairResult(ratio=float("nan"), status="no particle", area=area)
+
+    spectrum, n = _power_spectrum(image, mask, edge, pad)
+    step = 1.0 / (n * pixel)  # [1/Å per px] of the spectrum, per axis
+    kx = (np.arange(n) - n // 2)[:, None] * step[0]
+    ky = (np.arange(n) - n // 2)[None, :] * step[1]
+    k = np.hypot(kx, ky)
+    in_band = np.zeros_like(k, dtype=bool)
+    for d in d_spacings:
+        in_band |= np.abs(k - 1.0 / d) <= band / d
+    background = np.median(spectrum[in_band])
+    radius = np.maximum(np.round(min_separation / step), 1).astype(int)
+    local_max = spectrum == ndimage.maximum_filter(spectrum, size=tuple(2 * radius + 1))
+    peaks = np.argwhere(in_band & local_max & (spectrum > snr * background))
+
+    integrated = ndimage.uniform_filter(spectrum, size=tuple(2 * radius + 1))
+    pairs = _pair(peaks, spectrum, n, radius)
+    result = [
+        PeakPair(
+            k1=(float(kx[i, 0]), float(ky[0, j])),
+            k2=(float(kx[pi, 0]), float(ky[0, pj])),
+            intensity=float(integrated[i, j] + integrated[pi, pj]),
+        )
+        for (i, j), (pi, pj) in pairs
+    ]
+    result.sort(key=lambda p: p.intensity, reverse=True)
+    if not result:
+        return PeakPairResult(ratio=float("nan"), status="no peaks", area=area)
+    if len(result) == 1:
+        return PeakPairResult(ratio=float("inf"), pairs=result, status="one pair", area=area)
+    return PeakPairResult(
+        ratio=result[0].intensity / result[-1].intensity, pairs=result, status="ok", area=area
+    )
+
+
+def _pair(
+    peaks: np.ndarray, spectrum: np.ndarray, n: int, radius: np.ndarray
+) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Match each peak [px index] with a peak within ``radius`` of its mirror through the centre."""
+    centre = n // 2
+    remaining = {tuple(int(v) for v in p) for p in peaks}
+    pairs = []
+    for peak in sorted(remaining, key=lambda p: -spectrum[p]):
+        if peak not in remaining:
+            continue
+        mirror = np.array([2 * centre - peak[0], 2 * centre - peak[1]])
+        partners = [
+            q for q in remaining if q != peak and np.all(np.abs(np.subtract(q, mirror)) <= radius)
+        ]
+        if partners:
+            partner = max(partners, key=lambda q: spectrum[q])
+            remaining -= {peak, partner}
+            pairs.append((peak, partner))
+    return pairs
+
+
+def particle_ratios(
+    image: np.ndarray,
+    mask: np.ndarray,
+    sampling: float | tuple[float, float],
+    min_area: int = 100,
+    d_spacings: tuple[float, ...] = AU_D_SPACINGS,
+) -> tuple[np.ndarray, list[PeakPairResult]]:
+    """Per-particle results of a frame: (labels ``[H, W]`` as :func:`particles`, results for 1..n)."""
+    labels, n = particles(mask, min_area)
+    results = [
+        peak_pair_ratio(image, labels == i, sampling, d_spacings=d_spacings, min_area=min_area)
+        for i in range(1, n + 1)
+    ]
+    return labels, results
+
+
+def alignment_map(
+    probabilities: np.ndarray | torch.Tensor,
+    image: np.ndarray,
+    sampling: float | tuple[float, float],
+    particle_class: int = 1,
+    min_area: int = 100,
+    d_spacings: tuple[float, ...] = AU_D_SPACINGS,
+) -> np.ndarray:
+    """The Figure-2 map ``[H, W]``: particle probability scaled by each particle's 1 / ratio.
+
+    probabilities: ``[K, H, W]`` from :func:`hrtem_analysis.tiled_predict`; the particle mask is
+    ``probabilities[particle_class] > 0.5``. Particles on a zone axis come out near their
+    probability (ratio ~1), off-axis ones near 0; a particle with one pair or no peak is 0.
+    """
+    probability = np.asarray(probabilities, dtype=np.float32)[particle_class]
+    labels, results = particle_ratios(image, probability, sampling, min_area, d_spacings)
+    scale = np.zeros(len(results) + 1, dtype=np.float32)
+    for i, result in enumerate(results, start=1):
+        scale[i] = 1.0 / result.ratio if np.isfinite(result.ratio) else 0.0
+    return probability * scale[labels]

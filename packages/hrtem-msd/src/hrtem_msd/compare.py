@@ -1,0 +1,122 @@
+"""Runs of one task side by side: a table of their settings and best metrics, and a plot of their curves.
+
+Reads what training logs: params ``model.name``, ``model.depth``, ``trainer.precision``,
+``trainer.devices``, ``trainer.num_nodes``, ``data.spec_hash`` and metrics per epoch (step = epoch)
+such as ``val/iou`` or ``val/loss``; whatever a run lacks shows as missing.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import pandas as pd
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Run
+
+from hrtem_msd.tracking import TrackingError, client, experiment_name, tracking_uri
+
+PARAM_COLUMNS = {
+    "architecture": "model.name",
+    "depth": "model.depth",
+    "precision": "trainer.precision",
+    "devices": "trainer.devices",
+    "num_nodes": "trainer.num_nodes",
+    "dataset": "data.spec_hash",
+}
+FINAL_METRICS = ("test/iou", "test/dice", "test/f1")
+MAX_RUNS = 1000
+
+
+def lower_is_better(metric: str) -> bool:
+    """Losses and errors are minimised; IoU, Dice, F1 and accuracies maximised."""
+    return "loss" in metric or "error" in metric
+
+
+def best_point(history: Sequence[Metric], metric: str) -> tuple[float, int] | tuple[None, None]:
+    """(best value, its step) of a metric history; (None, None) when it is empty."""
+    if not history:
+        return None, None
+    pick = min if lower_is_better(metric) else max
+    best = pick(history, key=lambda point: point.value)
+    return best.value, best.step
+
+
+def compare_runs(task: str, metric: str = "val/iou") -> pd.DataFrame:
+    """One row per run of experiment ``hrtem-<task>``, best ``metric`` first.
+
+    Columns: run_id, run_name, status, architecture, depth, precision, devices, num_nodes,
+    dataset (spec hash), ``best <metric>``, best_epoch, the final test/iou, test/dice, test/f1,
+    duration_s (end - start, or until now while running), start (UTC).
+    """
+    mlflow_client = client()
+    experiment = mlflow_client.get_experiment_by_name(experiment_name(task))
+    if experiment is None:
+        raise TrackingError(
+            f"no MLflow experiment {experiment_name(task)!r} at {tracking_uri()}: "
+            f"train the task first (hrtem train task={task})"
+        )
+    runs = mlflow_client.search_runs(
+        [experiment.experiment_id], order_by=["attributes.start_time DESC"], max_results=MAX_RUNS
+    )
+    best = f"best {metric}"
+    rows = [_row(run, metric, best, mlflow_client) for run in runs]
+    columns = ["run_id", "run_name", "status", *PARAM_COLUMNS, best, "best_epoch", *FINAL_METRICS]
+    table = pd.DataFrame(rows, columns=[*columns, "duration_s", "start"])
+    table = table.sort_values(best, ascending=lower_is_better(metric), na_position="last")
+    return table.reset_index(drop=True)
+
+
+def _row(run: Run, metric: str, best: str, mlflow_client: MlflowClient) -> dict[str, object]:
+    info, data = run.info, run.data
+    value, step = best_point(mlflow_client.get_metric_history(info.run_id, metric), metric)
+    end = info.end_time or int(time.time() * 1000)
+    return {
+        "run_id": info.run_id,
+        "run_name": info.run_name,
+        "status": info.status,
+        **{column: data.params.get(key) for column, key in PARAM_COLUMNS.items()},
+        best: value,
+        "best_epoch": step,
+        **{name: data.metrics.get(name) for name in FINAL_METRICS},
+        "duration_s": (end - info.start_time) / 1000,
+        "start": pd.Timestamp(info.start_time, unit="ms", tz="UTC"),
+    }
+
+
+def plot_metric_curves(runs: pd.DataFrame, metric: str, path: str | Path) -> Path:
+    """PNG at ``path`` (written atomically) of ``metric`` against epoch, one line per row of ``runs``
+    (a table from :func:`compare_runs`: columns run_id and run_name)."""
+    mlflow_client = client()
+    fig = Figure(figsize=(7, 4.5))
+    FigureCanvasAgg(fig)
+    ax = fig.add_subplot()
+    for run_id, run_name in zip(runs["run_id"], runs["run_name"], strict=True):
+        history = sorted(mlflow_client.get_metric_history(run_id, metric), key=lambda p: p.step)
+        if history:
+            steps = [point.step for point in history]
+            ax.plot(steps, [point.value for point in history], marker=".", label=run_name or run_id[:8])
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(metric)
+    ax.grid(alpha=0.3)
+    if ax.lines:
+        ax.legend(fontsize="small")
+    else:
+        ax.text(0.5, 0.5, f"no run logged {metric}", ha="center", va="center", transform=ax.transAxes)
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=110)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path

@@ -1,0 +1,233 @@
+"""One training run: dataset (simulated if missing) -> Lightning fit and test -> MLflow run and model.
+
+`train(config)` is what ``hrtem train`` and ``make train TASK=...`` call. Every process of a DDP
+run executes it; only rank 0 talks to MLflow (Lightning's loggers are rank-zero only, and the
+model is logged and registered on rank 0). An interrupted run resumes from its last checkpoint
+into the same MLflow run with ``resume=RUN_ID`` or ``resume=last``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from lightning.pytorch import Trainer, seed_everything
+from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
+from lightning.pytorch.loggers import MLFlowLogger
+
+from hrtem_msd.config import TrainConfig, to_container
+from hrtem_msd.datamodule import HRTEMDataModule
+from hrtem_msd.model_config import ModelConfig
+from hrtem_msd.module import SegmentationModule
+from hrtem_msd.resume import checkpoint_dir, find_resume
+from hrtem_msd.tracking import (
+    artifact_location,
+    check_tracking_server,
+    experiment_name,
+    log_run_context,
+    tracking_uri,
+)
+from hrtem_sim import dataset_path, load_spec, simulate_dataset
+from hrtem_sim.errors import DatasetError
+
+MONITOR = "val/iou"
+
+
+@dataclass(frozen=True)
+class TrainResult:
+    """What a finished run produced (rank 0; other ranks get run_id None)."""
+
+    run_id: str | None
+    best_metric: float | None
+    test_metrics: dict[str, float]
+    model_uri: str | None
+    version: int | None
+    duration: float
+
+
+def global_rank() -> int:
+    """This process's rank from the launcher's environment (0 before any launch)."""
+    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
+        if key in os.environ:
+            return int(os.environ[key])
+    return 0
+
+
+def resolve_auto(config: TrainConfig) -> tuple[str, str]:
+    """(dataset profile, precision) with "auto" replaced: the GPU gets bf16 and the full profile."""
+    gpu = torch.cuda.is_available() and config.trainer.accelerator in ("auto", "gpu", "cuda")
+    profile = config.task.profile if config.task.profile != "auto" else ("full" if gpu else "small")
+    precision = config.trainer.precision
+    if precision == "auto":
+        precision = "bf16-mixed" if gpu else "32-true"
+    return profile, precision
+
+
+def ensure_dataset(config: TrainConfig, profile: str) -> Path:
+    """The task's dataset directory, simulated first if missing (by rank 0; other ranks wait)."""
+    spec = load_spec(config.task.spec, profile=profile)
+    path = dataset_path(spec, config.data.root)
+    if global_rank() == 0:
+        return simulate_dataset(spec, config.data.root)
+    while not _opens(path):
+        time.sleep(5)
+    return path
+
+
+def _opens(path: Path) -> bool:
+    from hrtem_sim import open_dataset
+
+    try:
+        open_dataset(path)
+    except DatasetError:
+        return False
+    return True
+
+
+def model_card(config: TrainConfig, data: HRTEMDataModule) -> ModelConfig:
+    """The ModelConfig logged with the weights: task, classes, channels, defocus, sampling."""
+    optics = config.task.optics
+    centre = (optics.defocus.low + optics.defocus.high) / 2
+    args = {k: v for k, v in to_container(config.model).items() if k != "name"}
+    return ModelConfig(
+        task=config.task.name,
+        architecture=config.model.name,
+        model_args=args,
+        classes=list(config.task.classes),
+        in_channels=data.in_channels,
+        defocus=[centre + (o.low + o.high) / 2 for o in optics.defocus_offsets],
+        sampling=(optics.detector_sampling.low + optics.detector_sampling.high) / 2,
+        normalisation="per_image",
+        spec_hash=data.dataset.spec_hash,
+        energy=optics.energy,
+    )
+
+
+def build_trainer(config: TrainConfig, precision: str, logger: MLFlowLogger) -> Trainer:
+    """The Lightning Trainer of ``config.trainer`` with checkpointing on val/iou."""
+    t = config.trainer
+    callbacks = [
+        ModelCheckpoint(monitor=MONITOR, mode="max", save_last=True, filename="best-{epoch}"),
+        LearningRateMonitor(logging_interval="epoch"),
+    ]
+    if t.progress:
+        callbacks.append(RichProgressBar())
+    return Trainer(
+        accelerator=t.accelerator,
+        devices=t.devices,
+        num_nodes=t.num_nodes,
+        strategy=t.strategy,
+        precision=precision,
+        max_epochs=t.max_epochs,
+        max_time=t.max_time,
+        limit_train_batches=t.limit_train_batches,
+        limit_val_batches=t.limit_val_batches,
+        log_every_n_steps=t.log_every_n_steps,
+        gradient_clip_val=t.gradient_clip_val,
+        enable_progress_bar=t.progress,
+        default_root_dir=config.out,
+        callbacks=callbacks,
+        logger=logger,
+        num_sanity_val_steps=0,
+    )
+
+
+def train(config: TrainConfig) -> TrainResult:
+    """Simulate if needed, train, test at ``task.eval_dose``, log and register; see module doc."""
+    start = time.time()
+    if config.trainer.threads:
+        torch.set_num_threads(config.trainer.threads)
+    uri = tracking_uri()
+    check_tracking_server(uri)
+    profile, precision = resolve_auto(config)
+    resume_run, ckpt = find_resume(config, uri) if config.resume else (None, None)
+    seed_everything(config.seed, workers=True, verbose=False)
+    data = HRTEMDataModule(
+        ensure_dataset(config, profile),
+        labels=config.task.labels,
+        optics=config.task.optics,
+        batch_size=config.data.batch_size,
+        num_workers=config.data.num_workers,
+        val_fraction=config.data.val_fraction,
+        test_fraction=config.data.test_fraction,
+        train_repeats=config.data.train_repeats,
+        seed=config.seed,
+    )
+    experiment = config.mlflow.experiment or experiment_name(config.task.name)
+    logger = MLFlowLogger(
+        experiment_name=experiment,
+        run_name=config.mlflow.run_name,
+        tracking_uri=uri,
+        artifact_location=artifact_location(uri, experiment),
+        run_id=resume_run,
+    )
+    trainer = build_trainer(config, precision, logger)
+    processes = trainer.world_size
+    lr = config.optim.lr * (processes if config.optim.scale_lr else 1)
+    module = SegmentationModule(
+        class_names=config.task.classes,
+        in_channels=data.in_channels,
+        model=config.model.name,
+        model_args={k: v for k, v in to_container(config.model).items() if k != "name"},
+        losses=config.optim.losses,
+        class_weights=config.optim.class_weights,
+        lr=lr,
+        scheduler=config.optim.scheduler,
+    )
+    if trainer.is_global_zero and resume_run is None:
+        context = to_container(config) | {
+            "run": {
+                "precision": precision,
+                "profile": profile,
+                "processes": processes,
+                "effective_batch_size": config.data.batch_size * processes,
+                "lr_effective": lr,
+                "dataset_path": str(data.path),
+                "dataset_spec_hash": data.dataset.spec_hash,
+            }
+        }
+        log_run_context(logger.run_id, context, uri)
+    trainer.fit(module, datamodule=data, ckpt_path=ckpt)
+    data.set_eval_dose(config.task.eval_dose)
+    best = trainer.checkpoint_callback.best_model_path or None
+    tested = trainer.test(module, datamodule=data, ckpt_path=best, verbose=False)
+    test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
+    model_uri = version = None
+    if trainer.is_global_zero:
+        model_uri, version = _log_best(config, data, module, logger, uri)
+    best_score = trainer.checkpoint_callback.best_model_score
+    return TrainResult(
+        run_id=logger.run_id if trainer.is_global_zero else None,
+        best_metric=float(best_score) if best_score is not None else None,
+        test_metrics=test_metrics,
+        model_uri=model_uri,
+        version=version,
+        duration=time.time() - start,
+    )
+
+
+def _log_best(
+    config: TrainConfig,
+    data: HRTEMDataModule,
+    module: SegmentationModule,
+    logger: MLFlowLogger,
+    uri: str,
+) -> tuple[str, int | None]:
+    """Log the network (best weights, already loaded by trainer.test) and register it."""
+    import mlflow
+
+    from hrtem_msd.mlflow_model import log_model
+
+    mlflow.set_tracking_uri(uri)
+    name = config.mlflow.registered_model or experiment_name(config.task.name)
+    with mlflow.start_run(run_id=logger.run_id):
+        net = module.net.float().cpu().eval()
+        return log_model(
+            net, model_card(config, data), registered_name=name if config.mlflow.register else None
+        )
+
+
+__all__ = ["TrainResult", "checkpoint_dir", "train"]

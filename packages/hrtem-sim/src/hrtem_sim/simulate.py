@@ -1,0 +1,239 @@
+"""Simulate a dataset: one dask task per shard, on a LocalCluster or an existing scheduler.
+
+Sample i is drawn from ``numpy.random.default_rng([spec.seed, i])`` alone, so it is the same
+whatever the shard size, the number of workers or how often the run was resumed. A shard that is
+already on disk and valid is kept and skipped; shards are written atomically by the workers, so
+with a remote scheduler the output directory must be on a file system the workers share.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from hrtem_sim.errors import DatasetError, HRTEMError
+from hrtem_sim.shards import read_header, shard_name, write_shard
+from hrtem_sim.spec import DataSpec, dataset_path, spec_hash, spec_to_yaml
+from hrtem_sim.types import Sample, Structure
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class SimulationSummary:
+    """path: the dataset directory; simulated/skipped: shards; seconds: wall time of the run."""
+
+    path: Path
+    samples: int
+    simulated: int
+    skipped: int
+    seconds: float
+
+
+def make_structure(spec: DataSpec, index: int) -> tuple[Structure, np.random.Generator]:
+    """Sample ``index``'s structure and the generator it was drawn from (for later draws)."""
+    from hrtem_sim.structures import build_structure
+
+    rng = np.random.default_rng([spec.seed, index])
+    structure = build_structure(
+        spec.structure.kind, spec.structure.params, spec.structure.cell, rng
+    )
+    return structure, rng
+
+
+def make_sample(spec: DataSpec, index: int) -> Sample:
+    """Simulate sample ``index`` of ``spec``: structure, exit wave, labelled columns, meta."""
+    from hrtem_sim.columns import find_columns
+    from hrtem_sim.multislice import exit_wave
+
+    structure, rng = make_structure(spec, index)
+    phonon_seed = int(rng.integers(2**31))
+    wave = exit_wave(structure, spec.simulation, phonon_seed)
+    labelled = wave.atoms.arrays["labelled"]
+    lengths = wave.atoms.cell.lengths()
+    columns = find_columns(
+        wave.atoms.positions[labelled, :2],
+        wave.atoms.numbers[labelled],
+        spec.labels.scheme,
+        (float(lengths[0]), float(lengths[1])),
+        tolerance=spec.labels.tolerance,
+    )
+    meta = {**structure.meta, "seed": spec.seed, "index": index}
+    return Sample(wave.array, wave.sampling, columns, wave.atoms, meta)
+
+
+def simulate_shard(spec: DataSpec, shard: int, directory: Path) -> int:
+    """Simulate and write shard ``shard`` of ``spec`` into ``directory``; returns ``shard``."""
+    from hrtem_sim.columns import COLUMN_CLASSES
+
+    samples = [make_sample(spec, i) for i in spec.shard_indices(shard)]
+    write_shard(
+        directory / shard_name(shard),
+        samples,
+        shard=shard,
+        spec_yaml=spec_to_yaml(spec),
+        spec_hash=spec_hash(spec),
+        task=spec.task,
+        classes=COLUMN_CLASSES[spec.labels.scheme],
+    )
+    return shard
+
+
+def finished_shards(spec: DataSpec, directory: Path) -> list[int]:
+    """The shards of ``spec`` already in ``directory`` and valid."""
+    done = []
+    for shard in range(spec.num_shards):
+        path = directory / shard_name(shard)
+        if not path.exists():
+            continue
+        try:
+            header = read_header(path)
+        except DatasetError as error:
+            log.warning("%s; simulating it again", error)
+            continue
+        if header.spec_hash == spec_hash(spec) and list(header.indices) == list(
+            spec.shard_indices(shard)
+        ):
+            done.append(shard)
+    return done
+
+
+def simulate_dataset(
+    spec: DataSpec,
+    out_dir: str | Path = "data",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> Path:
+    """Simulate the missing shards of ``spec`` under ``out_dir``; returns the dataset directory.
+
+    workers: LocalCluster worker processes (one thread each; default: one per core; 0 runs
+    in this process). scheduler: address of an existing dask scheduler (``tcp://HOST:PORT``),
+    used instead of a LocalCluster.
+    """
+    return run_simulation(spec, out_dir, workers, scheduler, progress).path
+
+
+def run_simulation(
+    spec: DataSpec,
+    out_dir: str | Path = "data",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+) -> SimulationSummary:
+    """:func:`simulate_dataset`, returning what was done."""
+    start = time.perf_counter()
+    directory = dataset_path(spec, out_dir).resolve()
+    try:
+        directory.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise DatasetError(
+            f"{directory}: cannot create dataset directory: {error.strerror}"
+        ) from None
+    if scheduler is None:  # remote workers' pids mean nothing on this host
+        _remove_stale_temporaries(directory)
+    done = set(finished_shards(spec, directory))
+    missing = [k for k in range(spec.num_shards) if k not in done]
+    if done:
+        log.info(
+            "%s: %d of %d shards already finished, skipping them",
+            directory,
+            len(done),
+            spec.num_shards,
+        )
+    if missing:
+        make_structure(
+            spec, spec.shard_indices(missing[0])[0]
+        )  # bad structure params fail here, fast
+        with tqdm(
+            total=len(missing), desc=f"{spec.name} shards", unit="shard", disable=not progress
+        ) as bar:
+            for _ in _run_shards(spec, missing, directory, workers, scheduler):
+                bar.update()
+    seconds = time.perf_counter() - start
+    return SimulationSummary(directory, spec.samples, len(missing), len(done), seconds)
+
+
+def _run_shards(
+    spec: DataSpec, shards: list[int], directory: Path, workers: int | None, scheduler: str | None
+) -> Iterator[int]:
+    """Yield each shard as it is finished."""
+    if workers == 0 and scheduler is None:
+        for shard in shards:
+            yield simulate_shard(spec, shard, directory)
+        return
+    from distributed import as_completed
+
+    with _client(workers, scheduler) as client:
+        futures = {
+            client.submit(simulate_shard, spec, k, directory, key=f"shard-{k}-{spec_hash(spec)}"): k
+            for k in shards
+        }
+        try:
+            for future in as_completed(futures):
+                yield _result(future, directory / shard_name(futures[future]))
+        finally:
+            client.cancel(list(futures))
+
+
+def _result(future: object, path: Path) -> int:
+    try:
+        return future.result()  # type: ignore[attr-defined]
+    except HRTEMError:
+        raise
+    except Exception as error:
+        log.debug("shard failed", exc_info=True)
+        raise DatasetError(f"{path}: simulation failed: {type(error).__name__}: {error}") from None
+
+
+@contextlib.contextmanager
+def _client(workers: int | None, scheduler: str | None) -> Iterator[object]:
+    from distributed import Client, LocalCluster
+
+    if scheduler is not None:
+        try:
+            client = Client(scheduler, timeout="10s")
+        except OSError as error:
+            raise DatasetError(f"{scheduler}: cannot reach the dask scheduler ({error})") from None
+        with client:
+            yield client
+        return
+    n = workers or os.cpu_count() or 1
+    with (
+        LocalCluster(
+            n_workers=n,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=":0",  # a free port: clusters may run side by side
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client
+
+
+def _remove_stale_temporaries(directory: Path) -> None:
+    """Delete ``*.tmp-<pid>`` files left by killed writers on this host (pid no longer alive)."""
+    for tmp in directory.glob("shard-*.h5.tmp-*"):
+        pid = tmp.name.rsplit("-", 1)[-1]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

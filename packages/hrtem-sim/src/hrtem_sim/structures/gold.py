@@ -1,0 +1,175 @@
+"""Au nanoparticles on a zone axis, turned, tilted and laid on a substrate.
+
+Draws, in this order, all from the one generator: shape, zone axis, target diameter, the shape's
+own parameters (:mod:`hrtem_sim.structures.au_shapes`), in-plane rotation [deg], tilt [deg], tilt
+axis [deg], substrate, substrate thickness [Å] and its atoms, then the lateral position.
+
+Geometry along the beam (+z, which abTEM slices from z = 0): ``vacuum`` [Å], the substrate slab,
+a ``gap`` [Å], the particle, ``vacuum`` again. Laterally the particle lies at least ``margin`` [Å]
+from the cell edges; the cell is exactly the requested (Lx, Ly). Only the particle is labelled.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+from ase import Atoms
+
+from hrtem_sim.errors import StructureError
+from hrtem_sim.structures.au_shapes import SHAPES, ZONE_DIRECTIONS, au_cluster, zone_direction
+from hrtem_sim.structures.orientation import orient
+from hrtem_sim.structures.ranges import (
+    check_choices,
+    check_range,
+    check_value,
+    choose,
+    draw,
+)
+from hrtem_sim.structures.substrates import amorphous_carbon, ceo2_slab
+from hrtem_sim.types import Structure
+
+KIND = "au_particle"
+ZONE_AXES = ("110", "100", "111")
+SUBSTRATES = ("carbon", "ceo2", "none")
+
+
+@dataclass
+class AuParticleParams:
+    """Random ranges ([min, max]) and choices of an Au particle sample.
+
+    diameter:            longest atom-to-atom distance of the particle [Å].
+    shapes:              subset of ``truncated_octahedron``, ``decahedron``, ``icosahedron``,
+                         ``fcc_random`` (decahedra and icosahedra only on zone axis ``110``: the
+                         decahedron's five-fold axis, the icosahedron's two-fold axis).
+    zone_axes:           subset of ``110``, ``100``, ``111``: the crystal direction along the beam.
+    tilt:                off-axis tilt [deg] about a random in-plane axis.
+    substrates:          subset of ``carbon`` (amorphous, 2.0 g/cm^3), ``ceo2`` ((111) slab), ``none``.
+    substrate_thickness: [Å].
+    margin:              least distance [Å] from the particle to the lateral cell edges.
+    vacuum:              empty space [Å] below and above the atoms along z.
+    gap:                 distance [Å] from the substrate's top atom to the particle's lowest.
+    lattice_constant:    fcc Au [Å].
+    """
+
+    diameter: list[float] = field(default_factory=lambda: [15.0, 60.0])
+    shapes: list[str] = field(default_factory=lambda: list(SHAPES))
+    zone_axes: list[str] = field(default_factory=lambda: list(ZONE_AXES))
+    tilt: list[float] = field(default_factory=lambda: [0.0, 3.0])
+    substrates: list[str] = field(default_factory=lambda: list(SUBSTRATES))
+    substrate_thickness: list[float] = field(default_factory=lambda: [10.0, 50.0])
+    margin: float = 5.0
+    vacuum: float = 4.0
+    gap: float = 2.5
+    lattice_constant: float = 4.08
+
+
+@dataclass(frozen=True)
+class _Checked:
+    """AuParticleParams, validated against the cell."""
+
+    diameter: tuple[float, float]
+    shape_axes: dict[str, list[str]]
+    tilt: tuple[float, float]
+    substrates: list[str]
+    thickness: tuple[float, float]
+
+
+def _check(params: AuParticleParams, cell: tuple[float, float]) -> _Checked:
+    diameter = check_range(KIND, "diameter", params.diameter)
+    if diameter[0] <= 0:
+        raise StructureError(f"{KIND}.diameter: range {list(diameter)} must be above 0 Å")
+    shapes = check_choices(KIND, "shapes", params.shapes, SHAPES)
+    zone_axes = check_choices(KIND, "zone_axes", params.zone_axes, ZONE_AXES)
+    shape_axes = {s: [z for z in zone_axes if z in ZONE_DIRECTIONS[s]] for s in shapes}
+    shape_axes = {s: axes for s, axes in shape_axes.items() if axes}
+    if not shape_axes:
+        raise StructureError(
+            f"{KIND}: none of the shapes {shapes} can be shown on the zone axes {zone_axes} "
+            "(decahedron and icosahedron take only 110)"
+        )
+    margin = check_value(KIND, "margin", params.margin)
+    check_value(KIND, "vacuum", params.vacuum)
+    check_value(KIND, "gap", params.gap)
+    check_value(KIND, "lattice_constant", params.lattice_constant, low=1e-3)
+    if diameter[1] + 2.0 * margin > min(cell):
+        raise StructureError(
+            f"{KIND}: a particle of diameter up to {diameter[1]} Å with margin {margin} Å on each "
+            f"side needs {diameter[1] + 2.0 * margin} Å; the cell is {cell[0]} x {cell[1]} Å"
+        )
+    substrates = check_choices(KIND, "substrates", params.substrates, SUBSTRATES)
+    thickness = check_range(KIND, "substrate_thickness", params.substrate_thickness)
+    if thickness[0] <= 0 and set(substrates) - {"none"}:
+        raise StructureError(
+            f"{KIND}.substrate_thickness: range {list(thickness)} must be above 0 Å for {substrates}"
+        )
+    tilt = check_range(KIND, "tilt", params.tilt, high=90.0)
+    return _Checked(diameter, shape_axes, tilt, substrates, thickness)
+
+
+def build_au_particle(
+    params: AuParticleParams, cell: tuple[float, float], rng: np.random.Generator
+) -> Structure:
+    """An Au particle (labelled) on its substrate in an (Lx, Ly) [Å] cell; see the module doc."""
+    checked = _check(params, cell)
+    shape = choose(rng, list(checked.shape_axes))
+    zone_axis = choose(rng, checked.shape_axes[shape])
+    target = draw(rng, checked.diameter)
+    cluster = au_cluster(shape, target, *checked.diameter, params.lattice_constant, rng)
+    inplane = draw(rng, (0.0, 360.0))
+    tilt_angle = draw(rng, checked.tilt)
+    tilt_axis = draw(rng, (0.0, 360.0))
+    rotation = orient(zone_direction(shape, zone_axis), inplane, tilt_angle, tilt_axis)
+    particle = rotation.apply(cluster.positions)
+
+    substrate_kind = choose(rng, checked.substrates)
+    thickness = 0.0 if substrate_kind == "none" else draw(rng, checked.thickness)
+    substrate, layers = _substrate(substrate_kind, cell, thickness, rng)
+    below = substrate.positions
+    if len(below):
+        below = below + np.array([0.0, 0.0, params.vacuum - below[:, 2].min()])
+    top = below[:, 2].max() if len(below) else params.vacuum - params.gap
+
+    # Lateral offset keeps the projected particle `margin` from the edges (it fits: extent <= diameter).
+    low, high = particle[:, :2].min(axis=0), particle[:, :2].max(axis=0)
+    lateral = [
+        draw(rng, (params.margin - low[k], cell[k] - params.margin - high[k])) for k in range(2)
+    ]
+    particle += [*lateral, top + params.gap - particle[:, 2].min()]
+    positions = np.concatenate([particle, below])
+    numbers = np.concatenate([np.full(len(particle), 79), substrate.numbers])
+    height = positions[:, 2].max() + params.vacuum
+    atoms = Atoms(numbers=numbers, positions=positions, cell=[*cell, height], pbc=[1, 1, 0])
+    labelled = np.arange(len(atoms)) < len(particle)
+
+    meta: dict[str, Any] = {
+        "kind": KIND,
+        "shape": shape,
+        "shape_params": cluster.params,
+        "diameter": cluster.diameter,
+        "diameter_target": target,
+        "n_atoms": len(particle),
+        "zone_axis": zone_axis,
+        "inplane_rotation": inplane,
+        "tilt": tilt_angle,
+        "tilt_axis": tilt_axis,
+        "centre": [float(v) for v in particle.mean(axis=0)],
+        "substrate": substrate_kind,
+        "substrate_thickness": thickness,
+        "n_substrate_atoms": len(substrate),
+    }
+    if substrate_kind == "ceo2":
+        meta["substrate_layers"] = layers
+    return Structure(atoms=atoms, labelled=labelled, meta=meta)
+
+
+def _substrate(
+    kind: str, cell: tuple[float, float], thickness: float, rng: np.random.Generator
+) -> tuple[Atoms, int]:
+    """The substrate atoms (z from 0) and, for CeO2, its trilayer count (else 0)."""
+    if kind == "carbon":
+        return amorphous_carbon(cell, thickness, rng), 0
+    if kind == "ceo2":
+        return ceo2_slab(cell, thickness, rng)
+    return Atoms(cell=[*cell, 0.0]), 0

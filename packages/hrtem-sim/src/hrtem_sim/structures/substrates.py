@@ -1,0 +1,139 @@
+"""Substrate slabs under the particle, periodic in x and y like abTEM's potential.
+
+Both return ASE ``Atoms`` with positions in [0, Lx) x [0, Ly) and z from 0 up (Å), cell
+(Lx, Ly, slab height).
+
+- ``amorphous_carbon``: random close packing of C at a mass density (default 2.0 g/cm^3,
+  0.1003 atoms/Å^3) with a minimum C–C distance (default 1.3 Å), periodic in x and y.
+- ``ceo2_slab``: fluorite CeO2 (a = 5.411 Å) with [111] along the beam: stoichiometric O–Ce–O
+  trilayers (the (111) surface, ceria's lowest-energy facet, on which Au particles sit),
+  spaced a/sqrt(3) = 3.124 Å, as many as best match the thickness (at least one). The lattice is
+  turned about z by a random angle and shifted at random, then cut to the cell: it is not
+  commensurate with the cell, so the seam at the cell boundary loses whole CeO2 units that would
+  come closer than 2.0 Å to another (bulk minimum: Ce–O 2.34 Å), keeping the 1:2 stoichiometry.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from ase import Atoms
+from ase.data import atomic_masses, atomic_numbers
+from scipy.spatial import cKDTree
+
+from hrtem_sim.columns import wrap
+from hrtem_sim.errors import StructureError
+from hrtem_sim.structures.orientation import about_z, direction_to_z
+
+_AVOGADRO = 6.02214076e23
+CEO2_LATTICE = 5.411  # Å
+_SEAM_DISTANCE = 2.0  # Å
+
+
+def carbon_number_density(density: float) -> float:
+    """Atoms per Å^3 of carbon at a mass ``density`` [g/cm^3]."""
+    return density / atomic_masses[atomic_numbers["C"]] * _AVOGADRO * 1e-24
+
+
+def amorphous_carbon(
+    cell: tuple[float, float],
+    thickness: float,
+    rng: np.random.Generator,
+    density: float = 2.0,
+    min_distance: float = 1.3,
+) -> Atoms:
+    """Amorphous carbon filling (Lx, Ly) x [0, thickness) [Å] at ``density`` [g/cm^3].
+
+    Vectorised random sequential addition: batches of uniform candidates, each dropped when it lies
+    within ``min_distance`` [Å] (periodic in x, y) of an accepted atom or of an earlier candidate.
+    """
+    lx, ly = cell
+    n_target = round(carbon_number_density(density) * lx * ly * thickness)
+    # z is not periodic: a box taller than the slab by more than min_distance never wraps.
+    box = np.array([lx, ly, thickness + 2.0 * min_distance])
+    scale = np.array([lx, ly, thickness])
+    accepted = np.zeros((0, 3))
+    for _ in range(50):
+        missing = n_target - len(accepted)
+        if missing <= 0:
+            break
+        candidates = wrap(rng.random((int(missing * 1.3) + 16, 3)) * scale, box)
+        if len(accepted):
+            distance, _ = cKDTree(accepted, boxsize=box).query(
+                candidates, distance_upper_bound=min_distance
+            )
+            candidates = candidates[np.isinf(distance)]
+        pairs = cKDTree(candidates, boxsize=box).query_pairs(min_distance, output_type="ndarray")
+        candidates = np.delete(candidates, np.unique(pairs.max(axis=1, initial=0)), axis=0)
+        accepted = np.concatenate([accepted, candidates[:missing]])
+    if len(accepted) < n_target:
+        raise StructureError(
+            f"amorphous carbon: cannot pack {n_target} atoms at {density} g/cm^3 with a minimum "
+            f"distance of {min_distance} Å (placed {len(accepted)})"
+        )
+    return Atoms(
+        numbers=np.full(len(accepted), 6),
+        positions=accepted,
+        cell=[lx, ly, thickness],
+        pbc=[1, 1, 0],
+    )
+
+
+def ceo2_slab(
+    cell: tuple[float, float],
+    thickness: float,
+    rng: np.random.Generator,
+    lattice_constant: float = CEO2_LATTICE,
+) -> tuple[Atoms, int]:
+    """CeO2 (111) slab filling (Lx, Ly) [Å], about ``thickness`` [Å] thick; also its trilayer count."""
+    a = lattice_constant
+    spacing = a / np.sqrt(3.0)
+    n_layers = max(1, round(thickness / spacing))
+    lx, ly = cell
+    rotation = about_z(rng.uniform(0.0, 360.0)) * direction_to_z(np.ones(3))
+    shift = np.array([*(rng.random(2) * a), 0.0])
+
+    # Ce sites a/2 (i, j, k), i + j + k even, in trilayer m = (i + j + k) / 2 at height m a/sqrt(3).
+    corners = np.array(
+        [[x, y, z] for x in (0, lx) for y in (0, ly) for z in (0, n_layers * spacing)]
+    )
+    crystal = rotation.inv().apply(corners - shift) * (2.0 / a)
+    low, high = np.floor(crystal.min(axis=0)) - 1, np.ceil(crystal.max(axis=0)) + 1
+    grids = [np.arange(low[k], high[k] + 1) for k in range(3)]
+    ijk = np.stack(np.meshgrid(*grids, indexing="ij"), axis=-1).reshape(-1, 3)
+    ijk = ijk[ijk.sum(axis=1) % 2 == 0]
+    ce = rotation.apply(ijk * (a / 2.0)) + shift
+    layer = ijk.sum(axis=1) // 2
+    ce[:, 2] = layer * spacing  # exact plane heights
+    inside = (ce[:, 0] >= 0) & (ce[:, 0] < lx) & (ce[:, 1] >= 0) & (ce[:, 1] < ly)
+    ce = ce[inside & (layer >= 0) & (layer < n_layers)]
+
+    # Each Ce with the two O of its own trilayer, a/4 (1, 1, -1) and a/4 (-1, -1, 1) away.
+    o_offsets = rotation.apply(np.array([[1.0, 1.0, -1.0], [-1.0, -1.0, 1.0]]) * (a / 4.0))
+    units = np.concatenate([ce[:, None], ce[:, None] + o_offsets[None]], axis=1)  # [U, 3, 3]
+    units[..., :2] = wrap(units[..., :2], np.array([lx, ly]))
+    units = units[~_seam_conflicts(units, (lx, ly))]
+    positions = units.reshape(-1, 3)
+    positions[:, 2] -= positions[:, 2].min()
+    numbers = np.tile([58, 8, 8], len(units))
+    height = float(positions[:, 2].max())
+    return Atoms(
+        numbers=numbers, positions=positions, cell=[lx, ly, height], pbc=[1, 1, 0]
+    ), n_layers
+
+
+def _seam_conflicts(units: np.ndarray, cell: tuple[float, float]) -> np.ndarray:
+    """[U] bool: units [U, K, 3] to drop so that no two units' atoms are within the seam distance.
+
+    Greedy in unit order: a unit is kept unless it clashes with a unit already kept.
+    """
+    per_unit = units.shape[1]
+    positions = units.reshape(-1, 3) - [0.0, 0.0, units[..., 2].min()]
+    box = np.array([*cell, np.ptp(positions[:, 2]) + 2.0 * _SEAM_DISTANCE])
+    pairs = cKDTree(positions, boxsize=box).query_pairs(_SEAM_DISTANCE, output_type="ndarray")
+    unit_pairs = np.unique(np.sort(pairs // per_unit, axis=1), axis=0)
+    unit_pairs = unit_pairs[unit_pairs[:, 0] != unit_pairs[:, 1]]
+    drop = np.zeros(len(units), dtype=bool)
+    for first, second in unit_pairs:  # sorted by first: earlier units are settled first
+        if not drop[first]:
+            drop[second] = True
+    return drop

@@ -1,0 +1,92 @@
+"""Column finding and diffusion-event counting on synthetic series with known events."""
+
+import numpy as np
+import pytest
+from hrtem_analysis.columns import count_events, find_columns, match_columns
+from hrtem_sim.errors import ImageError
+from scipy.spatial import cKDTree
+
+SHAPE = (120, 100)
+
+
+def render(positions: np.ndarray, sigma: float = 1.5) -> np.ndarray:
+    """Column-probability map [H, W]: a Gaussian spot of peak 1 per column (axis 0 = x)."""
+    ix, iy = np.meshgrid(np.arange(SHAPE[0]), np.arange(SHAPE[1]), indexing="ij")
+    probability = np.zeros(SHAPE)
+    for x, y in positions:
+        probability = np.maximum(
+            probability, np.exp(-((ix - x) ** 2 + (iy - y) ** 2) / (2 * sigma**2))
+        )
+    return probability
+
+
+def lattice(rng: np.random.Generator) -> np.ndarray:
+    """A 10 px square lattice inside the frame with sub-pixel jitter, [M, 2] (x, y) [px]."""
+    x, y = np.meshgrid(np.arange(10, 110, 10.0), np.arange(10, 90, 10.0), indexing="ij")
+    points = np.stack([x.ravel(), y.ravel()], axis=1)
+    return points + rng.uniform(-0.4, 0.4, points.shape)
+
+
+def test_find_columns_sub_pixel_positions_in_array_order() -> None:
+    truth = lattice(np.random.default_rng(0))
+    found = find_columns(render(truth), threshold=0.5)
+    assert found.shape == truth.shape
+    _, nearest = cKDTree(found).query(truth)
+    np.testing.assert_allclose(found[nearest], truth, atol=0.1)
+    single = find_columns(render(np.array([[30.3, 70.6]])))
+    np.testing.assert_allclose(single, [[30.3, 70.6]], atol=0.1)  # (x, y): axis 0 first
+
+
+def test_min_distance_merges_fragments_of_one_column() -> None:
+    # One column cut into two fragments by a dip below the threshold.
+    probability = render(np.array([[50.0, 50.0], [50.0, 54.0]]), sigma=1.0)
+    assert len(find_columns(probability, threshold=0.5)) == 2
+    assert len(find_columns(probability, threshold=0.5, min_distance=3.0)) == 2
+    merged = find_columns(probability, threshold=0.5, min_distance=5.0)
+    np.testing.assert_allclose(merged, [[50.0, 52.0]], atol=0.05)
+
+
+def test_empty_map_and_bad_input() -> None:
+    assert find_columns(np.zeros(SHAPE)).shape == (0, 2)
+    with pytest.raises(
+        ImageError, match=r"probability map has shape \(2, 3, 4\); expected \[H, W\]"
+    ):
+        find_columns(np.zeros((2, 3, 4)))
+    with pytest.raises(ImageError, match="NaN"):
+        find_columns(np.full(SHAPE, np.nan))
+
+
+def test_match_columns_is_one_to_one_nearest_first() -> None:
+    previous = np.array([[10.0, 10.0], [11.5, 10.0], [50.0, 50.0]])
+    current = np.array([[10.2, 10.0], [80.0, 80.0]])
+    matched, appeared, vanished = match_columns(previous, current, max_distance=3.0)
+    assert matched.tolist() == [[0, 0]]
+    assert appeared.tolist() == [1]
+    assert vanished.tolist() == [1, 2]
+    matched, appeared, vanished = match_columns(np.zeros((0, 2)), current, 3.0)
+    assert matched.shape == (0, 2) and appeared.tolist() == [0, 1] and vanished.size == 0
+
+
+def test_count_events_on_series_with_known_events() -> None:
+    rng = np.random.default_rng(1)
+    base = lattice(rng)
+    interstitial = np.array([[45.0, 45.0], [75.0, 25.0]])  # centres of lattice squares
+    frames = [
+        base,  # frame 0
+        np.delete(base, [3, 17], axis=0),  # two columns vanish
+        np.concatenate([np.delete(base, [3, 17, 40], axis=0), interstitial[:1]]),  # 1 out, 1 in
+        np.concatenate([np.delete(base, [3, 17, 40], axis=0), interstitial[:1]]) + 0.7,  # drift
+        np.concatenate([base, interstitial]),  # three return, one more appears
+    ]
+    series = [find_columns(render(f), threshold=0.5) for f in frames]
+    table = count_events(series, max_distance=3.0, frames=[0, 1, 2, 5, 6])
+    assert table["frame"].tolist() == [0, 1, 2, 5, 6]
+    assert table["columns"].tolist() == [len(f) for f in frames]
+    assert table["appeared"].tolist() == [0, 0, 1, 0, 4]
+    assert table["vanished"].tolist() == [0, 2, 1, 0, 0]
+    assert table["events"].tolist() == [0, 2, 2, 0, 4]
+
+
+def test_count_events_rejects_mismatched_frame_numbers() -> None:
+    with pytest.raises(ImageError, match="3 frame numbers for 2 frames"):
+        count_events([np.zeros((0, 2))] * 2, 3.0, frames=[0, 1, 2])

@@ -1,0 +1,62 @@
+"""Every config group composes against the typed schema; bad keys, types and names are one clear error."""
+
+from pathlib import Path
+
+import pytest
+
+from hrtem_msd.config import GROUPS, compose, to_container, to_yaml
+from hrtem_sim.errors import SpecError
+from hrtem_sim.optics import ImageFormation
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def choices(group: str) -> list[str]:
+    return sorted(p.stem for p in (CONFIGS / group).glob("*.yaml"))
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_every_group_file_composes(group: str) -> None:
+    for choice in choices(group):
+        config = compose([f"{group}={choice}"], CONFIGS)
+        assert getattr(config, group).name == choice
+        ImageFormation(config.task.optics)  # the optics ranges are valid too
+        assert "seed" in to_yaml(config)
+
+
+def test_task_channels_match_classes() -> None:
+    mos2 = compose(["task=mos2"], CONFIGS).task
+    assert len(mos2.optics.defocus_offsets) == 3
+    assert mos2.classes == ["background", "Mo", "S2", "S1"]
+
+
+def test_dotlist_overrides_are_typed() -> None:
+    config = compose(
+        ["task=mos2", "model=unet", "trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2",
+         "trainer.precision=bf16-mixed", "seed=3", "model.depth=3"],
+        CONFIGS,
+    )
+    assert (config.trainer.devices, config.trainer.num_nodes, config.seed) == (8, 2, 3)
+    assert config.model.depth == 3 and config.model.name == "unet"
+    plain = to_container(config)
+    assert plain["model"]["name"] == "unet" and plain["trainer"]["devices"] == 8
+
+
+@pytest.mark.parametrize(
+    ("overrides", "message"),
+    [
+        (["task=graphene"], "unknown task 'graphene'; known: columns, mos2, nanoparticle"),
+        (["model=resnet"], "unknown model 'resnet'; known: msd, unet"),
+        (["trainer=tpu"], "unknown trainer 'tpu'; known: auto, cpu, ddp, gpu, slurm"),
+        (["model.depht=3"], "config key model.depht: Key 'depht' not in 'MSDConfig'"),
+        (["trainer.num_nodes=two"], "config key trainer.num_nodes: Value 'two' of type 'str' could not be converted to Integer"),
+        (["seed"], "override 'seed': expected key=value"),
+        (["data.batch_size=0"], "data.batch_size: must be >= 1, got 0"),
+        (["task.labels.kind=boxes"], "task.labels.kind: must be one of mask, columns, species, got 'boxes'"),
+    ],
+)
+def test_bad_config_is_one_clear_error(overrides: list[str], message: str) -> None:
+    with pytest.raises(SpecError) as error:
+        compose(overrides, CONFIGS)
+    assert str(error.value).startswith(message)
+    assert "\n" not in str(error.value)
