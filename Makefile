@@ -13,7 +13,7 @@ SPEC ?= data_specs/nanoparticle.yaml
 PROFILE ?= small
 ARGS ?=
 
-.PHONY: help setup test test-slow lint simulate train clean
+.PHONY: help setup test test-slow lint simulate train ui clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -43,6 +43,14 @@ simulate: setup ## simulate a dataset: make simulate SPEC=data_specs/mos2.yaml P
 
 train: setup ## train on a task with embedded defaults: make train TASK=nanoparticle ARGS="model=unet"
 	$(VENV)/bin/hrtem train task=$(TASK) $(ARGS)
+
+UI_PORT ?= 5000
+ui: setup ## MLflow UI on 127.0.0.1:UI_PORT for mlflow.db and mlartifacts/ (or MLFLOW_TRACKING_URI)
+	@uri="$$($(PY) -c 'from hrtem_msd.tracking import tracking_uri; print(tracking_uri())')"; \
+	case "$$uri" in http*) echo "MLflow tracks to the server $$uri: open it in a browser"; exit 0;; esac; \
+	echo "MLflow UI for $$uri on http://127.0.0.1:$(UI_PORT) (Ctrl-C stops it)"; \
+	exec $(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --backend-store-uri "$$uri" \
+		--artifacts-destination "$(CURDIR)/mlartifacts"
 
 clean: ## remove the venv and caches (keeps data/ and mlflow.db)
 	rm -rf $(VENV) .pytest_cache .ruff_cache

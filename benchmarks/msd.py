@@ -11,6 +11,8 @@ Workers run with ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns freed bl
 resident set follows the live tensors instead of heap fragmentation. Each subprocess also
 measures the memory bandwidth with its thread count (a 512 MB tensor copy, bytes read + written);
 the bandwidth bound is every map read once forward and twice backward: 3 (sum_l C_l + C) H W 4 bytes.
+Workers run with ``OMP_WAIT_POLICY=PASSIVE`` (``--omp-wait-policy``): on a shared machine, spinning
+OpenMP threads made two-thread runs up to 6x slower than one thread (measured on the 2-core VM).
 Targets on CPU: >= 7x faster, <= 1/10 the peak memory, time <= 3x the bound.
 """
 
@@ -115,6 +117,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--worker", choices=["MSDNet", "torch.cat"])
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE")
     args = parser.parse_args()
     if args.worker:
         figures = worker(
@@ -130,7 +133,8 @@ def main() -> None:
     traffic = 3 * map_reads * hw * 4
     print(
         f"MSD-net depth {d}, width 1, one {args.size}^2 image, 1 -> 2 channels; "
-        f"bound traffic {traffic / 1e9:.2f} GB (every map read once forward, twice backward)"
+        f"bound traffic {traffic / 1e9:.2f} GB (every map read once forward, twice backward); "
+        f"OMP_WAIT_POLICY={args.omp_wait_policy}"
     )
     print(
         ROW.format(

@@ -65,7 +65,9 @@ def test_promote_sets_the_alias(tracking: str) -> None:
 def test_unknown_model_or_version_is_one_line(tracking: str) -> None:
     code, _, err = hrtem("models", "show", "hrtem-nope")
     assert code == 1
-    assert err == f"error: no registered model 'hrtem-nope' at {tracking} (registered: hrtem-test)\n"
+    assert (
+        err == f"error: no registered model 'hrtem-nope' at {tracking} (registered: hrtem-test)\n"
+    )
     code, _, err = hrtem("models", "promote", "hrtem-test", "5")
     assert code == 1
     assert err == "error: registered model 'hrtem-test' has no version 5 (versions: 1)\n"

@@ -77,7 +77,9 @@ def mlflow_server(folder: Path, backend_uri: str) -> Iterator[str]:
     ]  # fmt: skip
     log = folder / "server.log"
     with log.open("w") as stream:
-        server = subprocess.Popen(command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True)
+        server = subprocess.Popen(
+            command, stdout=stream, stderr=subprocess.STDOUT, start_new_session=True
+        )
     url = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + SERVER_START_TIMEOUT
@@ -97,7 +99,9 @@ def mlflow_server(folder: Path, backend_uri: str) -> Iterator[str]:
             server.wait(timeout=20)
 
 
-def tiny_model(task: str = "test", in_channels: int = 1, seed: int = 0) -> tuple[nn.Module, ModelConfig]:
+def tiny_model(
+    task: str = "test", in_channels: int = 1, seed: int = 0
+) -> tuple[nn.Module, ModelConfig]:
     """A 3-layer MSD-net with a random (non-zero) final layer, and its model card."""
     config = ModelConfig(
         task=task,

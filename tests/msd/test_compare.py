@@ -8,10 +8,13 @@ from pathlib import Path
 import mlflow
 import pandas as pd
 import pytest
+import yaml
 from hrtem_msd.compare import compare_runs, plot_metric_curves
 from hrtem_msd.tracking import TrackingError, experiment_for, log_run_context
 
-_spec = importlib.util.spec_from_file_location("mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py"))
+_spec = importlib.util.spec_from_file_location(
+    "mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py")
+)
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
@@ -46,7 +49,10 @@ def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
             0.7,
         )
         unet = log_run(
-            "unet-run", {"model": {"name": "unet", "depth": 4}, "data": {"spec_hash": "abc123"}}, UNET_IOU, None
+            "unet-run",
+            {"model": {"name": "unet", "depth": 4}, "data": {"spec_hash": "abc123"}},
+            UNET_IOU,
+            None,
         )
     return msd, unet, uri
 
@@ -78,7 +84,9 @@ def test_loss_is_ranked_lowest_first(runs: tuple[str, str, str]) -> None:
 def test_plot_writes_a_png(runs: tuple[str, str, str], tmp_path: Path) -> None:
     _, _, uri = runs
     with helpers.tracking_to(uri):
-        path = plot_metric_curves(compare_runs("test"), "val/iou", tmp_path / "plots" / "compare.png")
+        path = plot_metric_curves(
+            compare_runs("test"), "val/iou", tmp_path / "plots" / "compare.png"
+        )
     assert path == tmp_path / "plots" / "compare.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     assert [p.name for p in path.parent.iterdir()] == ["compare.png"]
@@ -91,3 +99,16 @@ def test_unknown_task_is_one_line(runs: tuple[str, str, str]) -> None:
     assert str(error.value) == (
         f"no MLflow experiment 'hrtem-nope' at {uri}: train the task first (hrtem train task=nope)"
     )
+
+
+def test_run_context_logs_config_versions_and_commit(runs: tuple[str, str, str]) -> None:
+    msd, _, uri = runs
+    with helpers.tracking_to(uri):
+        run = mlflow.get_run(msd)
+        config = yaml.safe_load(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml"))
+    assert run.data.params["model.dilations"] == "[1, 2, 3]"
+    assert config["trainer"] == {"precision": "bf16-mixed", "devices": 4, "num_nodes": 2}
+    assert run.data.tags["version.mlflow"] == mlflow.__version__
+    assert "version.hrtem-msd" in run.data.tags
+    if (Path(__file__).parents[2] / ".git").exists():
+        assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("+dirty")) == 40

@@ -40,7 +40,9 @@ def test_yaml_round_trip_and_build(tmp_path: Path) -> None:
     net = build(config)
     assert isinstance(net, MSDNet) and (net.depth, net.width, net.dilations) == (4, 2, (1, 2, 3))
     assert net(torch.randn(1, 3, 16, 16)).shape == (1, 4, 16, 16)
-    unet = build(dataclasses.replace(config, architecture="unet", model_args={"depth": 1, "base_width": 4}))
+    unet = build(
+        dataclasses.replace(config, architecture="unet", model_args={"depth": 1, "base_width": 4})
+    )
     assert isinstance(unet, UNet) and unet(torch.randn(1, 3, 16, 16)).shape == (1, 4, 16, 16)
 
 
@@ -59,13 +61,27 @@ def test_integers_are_accepted_for_numbers(tmp_path: Path) -> None:
         ({"sampling": "0.1"}, "key 'sampling' must be a number [Å/px], got '0.1'"),
         ({"sampling": 0.0}, "key 'sampling' must be > 0 [Å/px], got 0.0"),
         ({"defocus": [0.0]}, "key 'defocus' must be 3 values (one per channel), got [0.0]"),
-        ({"architecture": "resnet"}, "key 'architecture' must be one of ['msd', 'unet'], got 'resnet'"),
-        ({"normalisation": "global"}, "key 'normalisation' must be one of ['per_image'], got 'global'"),
-        ({"classes": ["particle"]}, "key 'classes' must be at least 2 names (index 0 = background)"),
-        ({"model_args": {"depth": {"a": 1}}}, "key 'model_args' must be a mapping of argument names"),
+        (
+            {"architecture": "resnet"},
+            "key 'architecture' must be one of ['msd', 'unet'], got 'resnet'",
+        ),
+        (
+            {"normalisation": "global"},
+            "key 'normalisation' must be one of ['per_image'], got 'global'",
+        ),
+        (
+            {"classes": ["particle"]},
+            "key 'classes' must be at least 2 names (index 0 = background)",
+        ),
+        (
+            {"model_args": {"depth": {"a": 1}}},
+            "key 'model_args' must be a mapping of argument names",
+        ),
     ],
 )
-def test_bad_card_is_one_line_naming_file_and_key(tmp_path: Path, change: dict, message: str) -> None:
+def test_bad_card_is_one_line_naming_file_and_key(
+    tmp_path: Path, change: dict, message: str
+) -> None:
     path = write(tmp_path, {**CARD, **change})
     with pytest.raises(ModelError) as error:
         ModelConfig.load(path)
@@ -83,7 +99,9 @@ def test_missing_key_file_or_bad_yaml(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match=r"model_config\.yaml: not valid YAML"):
         ModelConfig.load(path)
     path.write_text("- a list")
-    with pytest.raises(ModelError, match=r"model_config\.yaml: expected a mapping of keys, got list"):
+    with pytest.raises(
+        ModelError, match=r"model_config\.yaml: expected a mapping of keys, got list"
+    ):
         ModelConfig.load(path)
     with pytest.raises(ModelError, match=r"nope\.yaml: cannot read model config"):
         ModelConfig.load(tmp_path / "nope.yaml")

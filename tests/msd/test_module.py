@@ -24,7 +24,7 @@ _spec.loader.exec_module(run)
 
 @pytest.fixture(autouse=True)
 def one_thread():
-    """Tiny nets on a shared 2-core machine run fastest on one intra-op thread."""
+    """Tiny nets on a shared 2-core machine: a second OpenMP thread mostly spins (10x slower, loaded)."""
     threads = torch.get_num_threads()
     torch.set_num_threads(1)
     yield

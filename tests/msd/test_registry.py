@@ -23,7 +23,9 @@ from hrtem_msd.registry import promote, registered_models, show_model
 from hrtem_msd.tracking import TrackingError, experiment_for
 from torch import nn
 
-_spec = importlib.util.spec_from_file_location("mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py"))
+_spec = importlib.util.spec_from_file_location(
+    "mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py")
+)
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
@@ -40,7 +42,9 @@ class Logged:
     tracking: str
 
 
-def log_tiny(task: str = "test", name: str = "hrtem-test") -> tuple[nn.Module, ModelConfig, str, str, int]:
+def log_tiny(
+    task: str = "test", name: str = "hrtem-test"
+) -> tuple[nn.Module, ModelConfig, str, str, int]:
     net, config = helpers.tiny_model(task)
     with mlflow.start_run(experiment_id=experiment_for(task)) as run:
         uri, version = log_model(net, config, registered_name=name)
@@ -63,7 +67,9 @@ def tracking(logged: Logged) -> Iterator[str]:
 
 def model_dir(logged: Logged) -> Path:
     """The logged MLflow model directory in the store's artifacts."""
-    location = mlflow.MlflowClient().get_model_version_download_uri("hrtem-test", str(logged.version))
+    location = mlflow.MlflowClient().get_model_version_download_uri(
+        "hrtem-test", str(logged.version)
+    )
     assert location.startswith("file://")
     return Path(location.removeprefix("file://"))
 
@@ -81,7 +87,9 @@ def test_log_model_registers_a_candidate_version(tracking: str, logged: Logged) 
     assert int(version.version) == logged.version
     assert version.run_id == logged.run_id
     with torch.no_grad():
-        assert logged.net(IMAGES).std() > 0  # a non-trivial net, so comparing outputs means something
+        assert (
+            logged.net(IMAGES).std() > 0
+        )  # a non-trivial net, so comparing outputs means something
 
 
 @pytest.mark.parametrize("kind", ["alias", "version", "run", "directory", "data directory"])
@@ -108,8 +116,14 @@ def test_pyfunc_predicts_probabilities_of_normalised_images(tracking: str, logge
 def test_logged_model_holds_no_pickle(tracking: str, logged: Logged) -> None:
     folder = model_dir(logged)
     files = {path.relative_to(folder).as_posix() for path in folder.rglob("*") if path.is_file()}
-    assert {"MLmodel", "data/hrtem_model/weights.safetensors", "data/hrtem_model/model_config.yaml"} <= files
-    assert not [name for name in files if name.endswith((".pkl", ".pickle", ".pt", ".pth", ".ckpt"))]
+    assert {
+        "MLmodel",
+        "data/hrtem_model/weights.safetensors",
+        "data/hrtem_model/model_config.yaml",
+    } <= files
+    assert not [
+        name for name in files if name.endswith((".pkl", ".pickle", ".pt", ".pth", ".ckpt"))
+    ]
     mlmodel = (folder / "MLmodel").read_text()
     assert "python_model" not in mlmodel and "cloudpickle" not in mlmodel
     flavors = yaml.safe_load(mlmodel)["flavors"]
@@ -133,7 +147,10 @@ def test_wrong_task_or_channels_is_one_clear_line(tracking: str, logged: Logged)
 def test_unknown_name_alias_or_version_is_one_clear_line(tracking: str, logged: Logged) -> None:
     with pytest.raises(RegistryError) as error:
         load_model("models:/hrtem-nope@champion")
-    assert str(error.value) == f"no registered model 'hrtem-nope' at {tracking} (registered: hrtem-test)"
+    assert (
+        str(error.value)
+        == f"no registered model 'hrtem-nope' at {tracking} (registered: hrtem-test)"
+    )
     with pytest.raises(RegistryError) as error:
         load_model("models:/hrtem-test@champion")
     assert "no alias 'champion'" in str(error.value)

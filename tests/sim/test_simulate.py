@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from distributed import LocalCluster
 from hrtem_sim import open_dataset, simulate_dataset
 from hrtem_sim.errors import DatasetError, StructureError
 from hrtem_sim.shards import write_shard
@@ -31,9 +32,12 @@ def test_same_seed_same_sample_different_seed_different(spec: DataSpec) -> None:
     assert np.abs(make_sample(spec, 2).exit_wave - a.exit_wave).max() > 0.1
 
 
-def test_two_dask_workers_give_the_same_data_as_one(spec: DataSpec, tmp_path: Path) -> None:
+def test_two_workers_on_a_scheduler_give_the_same_data_as_one(spec: DataSpec, tmp_path: Path) -> None:
     one = simulate_dataset(spec, tmp_path / "one", workers=1, progress=False)
-    two = simulate_dataset(spec, tmp_path / "two", workers=2, progress=False)
+    with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
+        two = simulate_dataset(
+            spec, tmp_path / "two", scheduler=cluster.scheduler_address, progress=False
+        )
     assert one.name == two.name
     with open_dataset(one) as a, open_dataset(two) as b:
         assert len(a) == len(b) == spec.samples

@@ -2,6 +2,7 @@
 
 import typer
 
+from hrtem_cli.analyze import app as analyze_app
 from hrtem_cli.evaluate import evaluate
 from hrtem_cli.models import app as models_app
 from hrtem_cli.mtf import app as mtf_app
@@ -28,6 +29,7 @@ app.command()(evaluate)
 app.add_typer(mtf_app, name="mtf")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
+app.add_typer(analyze_app, name="analyze")
 
 
 if __name__ == "__main__":

@@ -48,7 +48,9 @@ def list_() -> None:
 
 @app.command("show")
 @one_line_errors()
-def show(name: Annotated[str, typer.Argument(help="Registered model, e.g. hrtem-nanoparticle.")]) -> None:
+def show(
+    name: Annotated[str, typer.Argument(help="Registered model, e.g. hrtem-nanoparticle.")],
+) -> None:
     """Versions of NAME (run, aliases, final metrics) and the model card of its newest version."""
     from hrtem_msd.registry import show_model
 

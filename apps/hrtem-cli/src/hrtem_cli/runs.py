@@ -13,11 +13,22 @@ from rich.table import Table
 from hrtem_cli.errors import one_line_errors
 
 app = typer.Typer(name="runs", help="Tracked training runs: compare them.", no_args_is_help=True)
+HEADERS = {
+    "run_id": "run",
+    "run_name": "name",
+    "architecture": "model",
+    "num_nodes": "nodes",
+    "best_epoch": "at epoch",
+    "duration_s": "duration",
+}
 
 
-def _cell(value: object) -> str:
+def _cell(column: str, value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if column == "duration_s":
+        minutes, seconds = divmod(round(float(value)), 60)
+        return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
     if isinstance(value, float):
         return f"{value:.4g}"
     return str(value)
@@ -42,11 +53,11 @@ def compare(
         return
     table = table.dropna(axis="columns", how="all")
     shown = Table(title=f"runs of {task}, by best {metric}")
-    columns = [column for column in table.columns if column not in ("start",)]
+    columns = [column for column in table.columns if column != "start"]
     for column in columns:
-        shown.add_column(column.replace("_", " "))
+        shown.add_column(HEADERS.get(column, column), no_wrap=column in ("run_id", "run_name"))
     for _, row in table.iterrows():
-        shown.add_row(*(_cell(row[column]) for column in columns))
+        shown.add_row(*(_cell(column, row[column]) for column in columns))
     Console(width=200).print(shown)
     path = plot_metric_curves(table, metric, out or Path(f"compare-{task}.png"))
     typer.echo(f"{path}: {metric} of {len(table)} run(s)")

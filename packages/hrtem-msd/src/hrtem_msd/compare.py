@@ -91,23 +91,27 @@ def _row(run: Run, metric: str, best: str, mlflow_client: MlflowClient) -> dict[
 
 def plot_metric_curves(runs: pd.DataFrame, metric: str, path: str | Path) -> Path:
     """PNG at ``path`` (written atomically) of ``metric`` against epoch, one line per row of ``runs``
-    (a table from :func:`compare_runs`: columns run_id and run_name)."""
+    (a table from :func:`compare_runs`: run_id and run_name; architecture and depth if present)."""
     mlflow_client = client()
     fig = Figure(figsize=(7, 4.5))
     FigureCanvasAgg(fig)
     ax = fig.add_subplot()
-    for run_id, run_name in zip(runs["run_id"], runs["run_name"], strict=True):
-        history = sorted(mlflow_client.get_metric_history(run_id, metric), key=lambda p: p.step)
+    for _, run in runs.iterrows():
+        history = sorted(
+            mlflow_client.get_metric_history(run["run_id"], metric), key=lambda p: p.step
+        )
         if history:
             steps = [point.step for point in history]
-            ax.plot(steps, [point.value for point in history], marker=".", label=run_name or run_id[:8])
+            ax.plot(steps, [point.value for point in history], marker=".", label=_label(run))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
     if ax.lines:
         ax.legend(fontsize="small")
     else:
-        ax.text(0.5, 0.5, f"no run logged {metric}", ha="center", va="center", transform=ax.transAxes)
+        ax.text(
+            0.5, 0.5, f"no run logged {metric}", ha="center", va="center", transform=ax.transAxes
+        )
     fig.tight_layout()
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -120,3 +124,14 @@ def plot_metric_curves(runs: pd.DataFrame, metric: str, path: str | Path) -> Pat
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def _label(run: pd.Series) -> str:
+    """``run name (msd, depth 100)``, leaving out what the run did not log."""
+    name = run.get("run_name") or str(run["run_id"])[:8]
+    settings = [
+        str(run[key]) for key in ("architecture", "depth") if key in run and not pd.isna(run[key])
+    ]
+    if len(settings) == 2:
+        settings[1] = f"depth {settings[1]}"
+    return f"{name} ({', '.join(settings)})" if settings else name

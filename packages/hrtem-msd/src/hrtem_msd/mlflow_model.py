@@ -54,13 +54,17 @@ def data_dir(folder: Path) -> Path:
     mlmodel = folder / "MLmodel"
     if not mlmodel.is_file():
         raise RegistryError(f"{folder}: not an hrtem model (no MLmodel and no {CONFIG})")
-    flavor = (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {})
+    flavor = (
+        (yaml.safe_load(mlmodel.read_text()) or {}).get("flavors", {}).get("python_function", {})
+    )
     if flavor.get("loader_module") != __name__ or not flavor.get("data"):
         raise RegistryError(f"{mlmodel}: not an hrtem model (loader_module is not {__name__})")
     return folder / flavor["data"]
 
 
-def load_weights(folder: Path, config: ModelConfig, device: str | torch.device = "cpu") -> nn.Module:
+def load_weights(
+    folder: Path, config: ModelConfig, device: str | torch.device = "cpu"
+) -> nn.Module:
     """The network of ``config`` with the weights in ``folder``, on ``device``, in eval mode, ``.config`` set."""
     net = build(config)
     path = folder / WEIGHTS

@@ -69,7 +69,9 @@ class ModelConfig:
         names = [field.name for field in dataclasses.fields(cls)]
         unknown = sorted(set(data) - set(names))
         if unknown:
-            raise ModelError(f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(names)}")
+            raise ModelError(
+                f"{source}: unknown key {unknown[0]!r}; known keys: {', '.join(names)}"
+            )
         missing = [name for name in names if name not in data]
         if missing:
             raise ModelError(f"{source}: missing key {missing[0]!r}")
@@ -124,9 +126,17 @@ def _validate(values: Mapping[str, Any], source: str) -> None:
         ("architecture", values["architecture"] in list_models(), f"one of {list_models()}"),
         ("classes", len(values["classes"]) >= 2, "at least 2 names (index 0 = background)"),
         ("in_channels", in_channels >= 1, ">= 1"),
-        ("defocus", len(values["defocus"]) == in_channels, f"{in_channels} values (one per channel)"),
+        (
+            "defocus",
+            len(values["defocus"]) == in_channels,
+            f"{in_channels} values (one per channel)",
+        ),
         ("sampling", values["sampling"] > 0, "> 0 [Å/px]"),
-        ("normalisation", values["normalisation"] in NORMALISATIONS, f"one of {list(NORMALISATIONS)}"),
+        (
+            "normalisation",
+            values["normalisation"] in NORMALISATIONS,
+            f"one of {list(NORMALISATIONS)}",
+        ),
         ("energy", values["energy"] > 0, "> 0 [eV]"),
     ]
     for key, ok, expected in problems:

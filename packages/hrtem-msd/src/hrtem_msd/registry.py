@@ -12,7 +12,7 @@ import dataclasses
 import re
 import tempfile
 from collections.abc import Iterator
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import mlflow
@@ -95,7 +95,9 @@ def resolve_model_uri(uri: str, mlflow_client: MlflowClient) -> str:
         return f"models:/{name}/{version}"
     name, _, version = ref.partition("/")
     if not version:
-        raise RegistryError(f"{uri}: name a version or an alias, models:/NAME/VERSION or models:/NAME@ALIAS")
+        raise RegistryError(
+            f"{uri}: name a version or an alias, models:/NAME/VERSION or models:/NAME@ALIAS"
+        )
     _registered(name, mlflow_client)
     versions = [str(v.version) for v in _versions(name, mlflow_client)]
     if version not in versions:
@@ -183,7 +185,9 @@ def promote(name: str, version: int, alias: str = "champion") -> None:
     mlflow_client.set_registered_model_alias(name, alias, str(version))
 
 
-def _registered(name: str, mlflow_client: MlflowClient) -> mlflow.entities.model_registry.RegisteredModel:
+def _registered(
+    name: str, mlflow_client: MlflowClient
+) -> mlflow.entities.model_registry.RegisteredModel:
     try:
         return mlflow_client.get_registered_model(name)
     except MlflowException:
@@ -195,7 +199,9 @@ def _registered(name: str, mlflow_client: MlflowClient) -> mlflow.entities.model
         ) from None
 
 
-def _versions(name: str, mlflow_client: MlflowClient) -> list[mlflow.entities.model_registry.ModelVersion]:
+def _versions(
+    name: str, mlflow_client: MlflowClient
+) -> list[mlflow.entities.model_registry.ModelVersion]:
     found = mlflow_client.search_model_versions(f"name = '{name}'")
     return sorted(found, key=lambda mv: int(mv.version), reverse=True)
 
@@ -204,7 +210,9 @@ def _aliases(name: str, mlflow_client: MlflowClient) -> dict[str, int]:
     return {alias: int(v) for alias, v in _registered(name, mlflow_client).aliases.items()}
 
 
-def _summary(model: mlflow.entities.model_registry.RegisteredModel, mlflow_client: MlflowClient) -> ModelSummary:
+def _summary(
+    model: mlflow.entities.model_registry.RegisteredModel, mlflow_client: MlflowClient
+) -> ModelSummary:
     versions = _versions(model.name, mlflow_client)
     return ModelSummary(
         name=model.name,
@@ -231,7 +239,7 @@ def _version_config(name: str, version: int, mlflow_client: MlflowClient) -> Mod
 
 
 def _time(milliseconds: int | None) -> datetime:
-    return datetime.fromtimestamp((milliseconds or 0) / 1000, tz=timezone.utc)
+    return datetime.fromtimestamp((milliseconds or 0) / 1000, tz=UTC)
 
 
 def _first_line(err: BaseException) -> str:

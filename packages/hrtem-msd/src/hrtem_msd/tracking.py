@@ -22,7 +22,16 @@ from mlflow.entities import Param, RunTag
 ENV_VAR = "MLFLOW_TRACKING_URI"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
-PACKAGES = ("hrtem-sim", "hrtem-msd", "hrtem-analysis", "hrtem-cli", "torch", "lightning", "mlflow", "abtem")
+PACKAGES = (
+    "hrtem-sim",
+    "hrtem-msd",
+    "hrtem-analysis",
+    "hrtem-cli",
+    "torch",
+    "lightning",
+    "mlflow",
+    "abtem",
+)
 MAX_PARAM_LENGTH = 6000  # MLflow's limit on a param value
 BATCH = 100  # MLflow's limit on params in one log_batch
 
@@ -106,7 +115,10 @@ def git_commit(root: str | Path | None = None) -> str | None:
             return None
         status = subprocess.run(
             ["git", "status", "--porcelain", "--untracked-files=no"],
-            cwd=cwd, capture_output=True, text=True, timeout=30,
+            cwd=cwd,
+            capture_output=True,
+            text=True,
+            timeout=30,
         )
     except (OSError, subprocess.TimeoutExpired):
         return None

@@ -93,7 +93,9 @@ def open_dataset(path: str | Path) -> ExitWaveDataset:
     first = read_header(found[0])
     spec = spec_from_yaml(first.spec_yaml, f"{found[0]} (attribute 'spec')")
     if spec_hash(spec) != first.spec_hash:
-        raise DatasetError(f"{found[0]}: corrupt shard (spec does not match its hash)")
+        raise DatasetError(
+            f"{found[0]}: stored spec does not match its hash {first.spec_hash} (corrupt, or written by another hrtem_sim version)"
+        )
     headers = []
     for shard in range(spec.num_shards):
         header = first if shard == first.shard else read_header(path / shard_name(shard))

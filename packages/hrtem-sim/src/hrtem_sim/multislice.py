@@ -49,7 +49,8 @@ def fft_friendly(n: int) -> int:
 
 def grid_points(cell: tuple[float, float], sampling: float) -> tuple[int, int]:
     """FFT-friendly gpts for a cell (Lx, Ly) [Å] at a sampling of at most ``sampling`` [Å/px]."""
-    return tuple(fft_friendly(math.ceil(length / sampling - 1e-9)) for length in cell)  # type: ignore[return-value]
+    nx, ny = (fft_friendly(math.ceil(length / sampling - 1e-9)) for length in cell)
+    return nx, ny
 
 
 def exit_wave(structure: Structure, simulation: SimulationSpec, phonon_seed: int = 0) -> ExitWave:

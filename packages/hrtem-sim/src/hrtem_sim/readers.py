@@ -47,20 +47,23 @@ def _pair(sx: float | None, sy: float | None) -> Sampling:
 
 def _read_tiff(path: Path) -> tuple[np.ndarray, Sampling]:
     with tifffile.TiffFile(path) as tif:
-        data = tif.asarray()
-        page = tif.pages.first
-        unit = (tif.imagej_metadata or {}).get("unit")
-        tags = page.tags
-        if unit is not None and "XResolution" in tags and "YResolution" in tags:
-            rx, ry = (n / d for n, d in (tags["XResolution"].value, tags["YResolution"].value))
-            return data, _pair(to_angstrom(1 / rx, unit), to_angstrom(1 / ry, unit))
+        return tif.asarray(), tiff_sampling(tif, path)
+
+
+def tiff_sampling(tif: tifffile.TiffFile, path: Path) -> Sampling:
+    """(sx, sy) [Å] of an open TIFF: ImageJ calibration, else microscope tags (rosettasciio)."""
+    unit = (tif.imagej_metadata or {}).get("unit")
+    tags = tif.pages.first.tags
+    if unit is not None and "XResolution" in tags and "YResolution" in tags:
+        rx, ry = (n / d for n, d in (tags["XResolution"].value, tags["YResolution"].value))
+        return _pair(to_angstrom(1 / rx, unit), to_angstrom(1 / ry, unit))
     # Microscope-specific TIFF tags (FEI, Zeiss, Gatan, ...) as rosettasciio knows them.
     from rsciio.tiff import file_reader
 
-    return data, _signal_sampling(file_reader(str(path))[0]["axes"])
+    return signal_sampling(file_reader(str(path), lazy=True)[0]["axes"])
 
 
-def _signal_sampling(axes: list[dict[str, Any]]) -> Sampling:
+def signal_sampling(axes: list[dict[str, Any]]) -> Sampling:
     """(sx, sy) [Å] from the last two (row = y, column = x) axes of a rosettasciio signal."""
     if len(axes) < 2:
         return None
@@ -81,33 +84,42 @@ def _read_rsciio(path: Path) -> tuple[np.ndarray, Sampling]:
         shapes = [tuple(np.shape(s["data"])) for s in signals]
         raise ImageError(f"{path}: no 2-D image in the file (signals of shape {shapes})")
     signal = images[0]
-    return np.asarray(signal["data"]), _signal_sampling(signal["axes"])
+    return np.asarray(signal["data"]), signal_sampling(signal["axes"])
 
 
 def _read_hdf5(path: Path, ranks: tuple[int, ...]) -> tuple[np.ndarray, Sampling]:
     with h5py.File(path, "r") as file:
-        found: list[h5py.Dataset] = []
-        file.visititems(
-            lambda _, obj: (
-                found.append(obj) if isinstance(obj, h5py.Dataset) and obj.ndim in ranks else None
-            )
+        dataset = hdf5_image_dataset(file, path, ranks)
+        return dataset[()], hdf5_sampling(dataset, file)
+
+
+def hdf5_image_dataset(file: h5py.File, path: Path, ranks: tuple[int, ...]) -> h5py.Dataset:
+    """The one dataset of rank in ``ranks`` in an open HDF5 file (else an ImageError naming ``path``)."""
+    found: list[h5py.Dataset] = []
+    file.visititems(
+        lambda _, obj: (
+            found.append(obj) if isinstance(obj, h5py.Dataset) and obj.ndim in ranks else None
         )
-        if len(found) != 1:
-            names = [d.name for d in found]
-            raise ImageError(
-                f"{path}: need exactly one dataset of rank {' or '.join(map(str, ranks))}, "
-                f"found {len(found)} {names}"
-            )
-        dataset = found[0]
-        data = dataset[()]
-        attrs = dataset.attrs if "sampling" in dataset.attrs else file.attrs
-        if "sampling" not in attrs:
-            return data, None
-        raw = np.broadcast_to(np.asarray(attrs["sampling"], dtype=float), (2,))
-        units = attrs.get("units", "Å")
-        units = units.decode() if isinstance(units, bytes) else units
-        # ``sampling`` is given per axis of the stored array: (rows = y, columns = x).
-        return data, _pair(to_angstrom(raw[1], units), to_angstrom(raw[0], units))
+    )
+    if len(found) != 1:
+        names = [d.name for d in found]
+        raise ImageError(
+            f"{path}: need exactly one dataset of rank {' or '.join(map(str, ranks))}, "
+            f"found {len(found)} {names}"
+        )
+    return found[0]
+
+
+def hdf5_sampling(dataset: h5py.Dataset, file: h5py.File) -> Sampling:
+    """(sx, sy) [Å] from the ``sampling`` (and ``units``) attributes of the dataset or the file."""
+    attrs = dataset.attrs if "sampling" in dataset.attrs else file.attrs
+    if "sampling" not in attrs:
+        return None
+    raw = np.broadcast_to(np.asarray(attrs["sampling"], dtype=float), (2,))
+    units = attrs.get("units", "Å")
+    units = units.decode() if isinstance(units, bytes) else units
+    # ``sampling`` is given per axis of the stored array: (rows = y, columns = x).
+    return _pair(to_angstrom(raw[1], units), to_angstrom(raw[0], units))
 
 
 def _read(path: str | Path, ranks: tuple[int, ...]) -> tuple[np.ndarray, Sampling]:

@@ -15,14 +15,19 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 from tqdm import tqdm
 
+from hrtem_sim.cluster import dask_client
 from hrtem_sim.errors import DatasetError, HRTEMError
 from hrtem_sim.shards import read_header, shard_name, write_shard
 from hrtem_sim.spec import DataSpec, dataset_path, spec_hash, spec_to_yaml
 from hrtem_sim.types import Sample, Structure
+
+if TYPE_CHECKING:
+    from distributed import Future
 
 log = logging.getLogger(__name__)
 
@@ -99,9 +104,8 @@ def finished_shards(spec: DataSpec, directory: Path) -> list[int]:
         except DatasetError as error:
             log.warning("%s; simulating it again", error)
             continue
-        if header.spec_hash == spec_hash(spec) and list(header.indices) == list(
-            spec.shard_indices(shard)
-        ):
+        expected = list(spec.shard_indices(shard))
+        if header.spec_hash == spec_hash(spec) and list(header.indices) == expected:
             done.append(shard)
     return done
 
@@ -136,7 +140,7 @@ def run_simulation(
         directory.mkdir(parents=True, exist_ok=True)
     except OSError as error:
         raise DatasetError(
-            f"{directory}: cannot create dataset directory: {error.strerror}"
+            f"{directory}: cannot create the dataset directory: {error.strerror}"
         ) from None
     if scheduler is None:  # remote workers' pids mean nothing on this host
         _remove_stale_temporaries(directory)
@@ -150,12 +154,11 @@ def run_simulation(
             spec.num_shards,
         )
     if missing:
-        make_structure(
-            spec, spec.shard_indices(missing[0])[0]
-        )  # bad structure params fail here, fast
-        with tqdm(
+        make_structure(spec, spec.shard_indices(missing[0])[0])  # bad params fail here, fast
+        bar = tqdm(
             total=len(missing), desc=f"{spec.name} shards", unit="shard", disable=not progress
-        ) as bar:
+        )
+        with bar:
             for _ in _run_shards(spec, missing, directory, workers, scheduler):
                 bar.update()
     seconds = time.perf_counter() - start
@@ -172,7 +175,7 @@ def _run_shards(
         return
     from distributed import as_completed
 
-    with _client(workers, scheduler) as client:
+    with dask_client(workers, scheduler) as client:
         futures = {
             client.submit(simulate_shard, spec, k, directory, key=f"shard-{k}-{spec_hash(spec)}"): k
             for k in shards
@@ -184,40 +187,15 @@ def _run_shards(
             client.cancel(list(futures))
 
 
-def _result(future: object, path: Path) -> int:
+def _result(future: Future, path: Path) -> int:
+    """The shard a worker finished; its failure as one error naming the shard."""
     try:
-        return future.result()  # type: ignore[attr-defined]
+        return future.result()
     except HRTEMError:
         raise
     except Exception as error:
         log.debug("shard failed", exc_info=True)
         raise DatasetError(f"{path}: simulation failed: {type(error).__name__}: {error}") from None
-
-
-@contextlib.contextmanager
-def _client(workers: int | None, scheduler: str | None) -> Iterator[object]:
-    from distributed import Client, LocalCluster
-
-    if scheduler is not None:
-        try:
-            client = Client(scheduler, timeout="10s")
-        except OSError as error:
-            raise DatasetError(f"{scheduler}: cannot reach the dask scheduler ({error})") from None
-        with client:
-            yield client
-        return
-    n = workers or os.cpu_count() or 1
-    with (
-        LocalCluster(
-            n_workers=n,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=":0",  # a free port: clusters may run side by side
-            silence_logs=logging.ERROR,
-        ) as cluster,
-        Client(cluster) as client,
-    ):
-        yield client
 
 
 def _remove_stale_temporaries(directory: Path) -> None:

@@ -83,7 +83,9 @@ def rows_to_weight(rows: torch.Tensor, width: int) -> torch.Tensor:
 
 def mm_maps(a: torch.Tensor, maps: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     """``out[b] = a @ maps[b]``: a [M, n] (compute dtype), maps [B, n, P], out [B, M, P] (compute dtype)."""
-    a = a.expand(maps.shape[0], -1, -1)  # explicit bmm: matmul's 2D @ 3D folding returns a transpose
+    a = a.expand(
+        maps.shape[0], -1, -1
+    )  # explicit bmm: matmul's 2D @ 3D folding returns a transpose
     if maps.dtype == a.dtype:
         return torch.bmm(a, maps, out=out)
     for p in _chunks(maps.shape[-1]):
@@ -158,9 +160,8 @@ def msd_backward(
     final = final_weight.view(final_weight.shape[0], -1)
     grad_final = mm_maps_t(g, maps).view_as(final_weight)
     grad_final_bias = g.float().sum((0, 2))
-    grads = torch.matmul(
-        final.t().float(), g.float()
-    )  # [B, C, H*W]: the one float32 gradient buffer
+    grads = g.new_empty(b, plan.channels, npx, dtype=torch.float32)  # the one gradient buffer
+    mm_maps(final.t().float(), g.float(), grads)
     grad_w: list[torch.Tensor] = [torch.empty(0)] * plan.depth
     grad_b: list[torch.Tensor] = [torch.empty(0)] * plan.depth
     for block in reversed(plan.blocks()):

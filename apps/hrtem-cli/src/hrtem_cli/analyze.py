@@ -1,0 +1,268 @@
+"""`hrtem analyze particles|series|mos2`: per-frame numbers from a trained model, as tables and plots."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from hrtem_cli.errors import one_line_errors
+
+if TYPE_CHECKING:
+    from hrtem_analysis.frame_analysis import Analysis, Settings
+    from hrtem_analysis.series import SeriesSummary
+
+app = typer.Typer(
+    name="analyze",
+    help="Analyse frames with a trained model: particles, series over time, MoS2 vacancies.",
+    no_args_is_help=True,
+)
+
+MODEL_HELP = "Model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model or a directory."
+Model = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
+Sampling = Annotated[
+    float | None,
+    typer.Option(
+        help="Frame sampling [Å/px]; overrides the files' metadata (needed when they have none)."
+    ),
+]
+FrameInterval = Annotated[
+    float | None,
+    typer.Option(
+        help="Time between frames [s]; default: the files' time axis, else the frame index."
+    ),
+]
+Out = Annotated[
+    Path, typer.Option("--out", "-o", help="Output folder: frames.csv/.parquet, figures.")
+]
+Threshold = Annotated[
+    float,
+    typer.Option(
+        help="Frames whose peak-pair ratio is <= this are interpretable (on a zone axis)."
+    ),
+]
+MinArea = Annotated[float, typer.Option(help="Smallest particle [nm^2].")]
+Window = Annotated[
+    int, typer.Option(min=8, help="Tiled-inference window [px, at the model's sampling].")
+]
+Overlap = Annotated[
+    float, typer.Option(min=0.0, max=0.95, help="Overlap of neighbouring windows (fraction).")
+]
+BatchSize = Annotated[int, typer.Option(min=1, help="Windows per forward pass.")]
+Device = Annotated[
+    str | None,
+    typer.Option(help="torch device, e.g. cpu, cuda, cuda:1 (default: CUDA when present)."),
+]
+Workers = Annotated[
+    int,
+    typer.Option(
+        "--workers", "-w", min=0, help="Local dask worker processes (0: in this process)."
+    ),
+]
+Scheduler = Annotated[
+    str | None,
+    typer.Option(
+        help="Existing dask scheduler, e.g. tcp://HOST:8786 (workers must see the input and --out)."
+    ),
+]
+
+
+def _settings(
+    threshold: float,
+    min_area: float,
+    window: int,
+    overlap: float,
+    batch_size: int,
+    device: str | None,
+) -> Settings:
+    from hrtem_analysis.frame_analysis import Settings
+    from hrtem_analysis.models import default_device
+
+    return Settings(
+        threshold=threshold,
+        min_area=min_area,
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device or default_device(),
+    )
+
+
+def _run(
+    inputs: list[Path],
+    analysis: Analysis,
+    out: Path,
+    sampling: float | None,
+    frame_interval: float | None,
+    workers: int = 0,
+    scheduler: str | None = None,
+    plot: bool = True,
+) -> None:
+    """Open the frames, run with a progress bar, print the summary; exit 1 if every frame failed."""
+    from hrtem_analysis.frames import open_frames
+    from hrtem_analysis.series import run_series
+    from hrtem_msd import configure_threads
+
+    configure_threads()
+    source = open_frames(inputs, analysis.channels(), sampling, frame_interval)
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, transient=False) as progress:
+        task = progress.add_task("frames", total=len(source))
+
+        def advance(done: int, row: dict | None) -> None:
+            label = "frames" if row is None else f"frame {row['frame']}"
+            progress.update(task, completed=done, description=label)
+
+        summary = run_series(source, analysis, out, workers, scheduler, plot=plot, progress=advance)
+    _print_summary(summary, analysis)
+    if summary.analysed == 0 and summary.failed > 0:
+        typer.echo(f"error: every frame failed; first: {summary.first_error}", err=True)
+        raise typer.Exit(1)
+
+
+def _print_summary(summary: SeriesSummary, analysis: Analysis) -> None:
+    typer.echo(
+        f"frames: {summary.frames}; analysed {summary.analysed}, skipped {summary.skipped} "
+        f"(already in the table), failed {summary.failed}, no particle {summary.no_particle}; "
+        f"{summary.seconds:.1f} s"
+    )
+    if analysis.kind == "particles" and not math.isnan(summary.interpretable_fraction):
+        typer.echo(
+            f"interpretable (peak-pair ratio <= {analysis.settings.threshold:g}): "
+            f"{summary.interpretable_fraction:.0%} of the analysed frames"
+        )
+    if summary.first_error:
+        typer.echo(f"first failure: {summary.first_error}")
+    typer.echo(f"table: {summary.csv} and {summary.parquet}")
+    if summary.plot is not None:
+        typer.echo(f"plot: {summary.plot}")
+    if analysis.figures is not None:
+        typer.echo(f"figures: {analysis.figures}")
+
+
+@app.command()
+@one_line_errors()
+def particles(
+    frames: Annotated[
+        list[Path], typer.Argument(help="Frame files (each one frame or a stack), or one folder.")
+    ],
+    model: Model,
+    sampling: Sampling = None,
+    out: Out = Path("outputs/particles"),
+    threshold: Threshold = 2.0,
+    min_area: MinArea = 1.0,
+    window: Window = 512,
+    overlap: Overlap = 0.5,
+    batch_size: BatchSize = 8,
+    device: Device = None,
+    figures: Annotated[
+        bool, typer.Option(help="Per-frame PNGs: Figure-1 panel and alignment overlay.")
+    ] = True,
+) -> None:
+    """Segment nanoparticles in each FRAME: count, areas [nm^2], peak-pair ratio per particle.
+
+    Rows go to OUT/frames.csv (a rerun skips frames already there); with --figures, OUT/figures/
+    gets the image / inference / FFT panel and the particles coloured by zone-axis alignment.
+    """
+    from hrtem_analysis.frame_analysis import Analysis
+
+    settings = _settings(threshold, min_area, window, overlap, batch_size, device)
+    analysis = Analysis("particles", model, None, settings, out / "figures" if figures else None)
+    _run(frames, analysis, out, sampling, None, plot=False)
+
+
+@app.command()
+@one_line_errors()
+def series(
+    source: Annotated[
+        Path, typer.Argument(help="A folder of frames (natural order) or a stack file.")
+    ],
+    model: Model,
+    out: Out,
+    columns_model: Annotated[
+        str | None,
+        typer.Option(help="Column model URI: count columns and events on interpretable frames."),
+    ] = None,
+    threshold: Threshold = 2.0,
+    sampling: Sampling = None,
+    frame_interval: FrameInterval = None,
+    min_area: MinArea = 1.0,
+    match_distance: Annotated[
+        float,
+        typer.Option(help="A column moving less than this [Å] between frames is the same column."),
+    ] = 1.0,
+    workers: Workers = 0,
+    scheduler: Scheduler = None,
+    window: Window = 512,
+    overlap: Overlap = 0.5,
+    batch_size: BatchSize = 8,
+    device: Device = None,
+    figures: Annotated[
+        bool, typer.Option(help="Per-frame PNG panels in OUT/figures (one per frame).")
+    ] = False,
+) -> None:
+    """A nanoparticle series: per frame the particle, its peak-pair ratio, interpretability, and
+    (with --columns-model) atomic columns and diffusion events between interpretable frames.
+
+    Resumable: rows are appended to OUT/frames.csv per frame and a rerun skips frames already
+    there. OUT/frames.parquet and the time-series plot OUT/series.png are written at the end.
+    """
+    from dataclasses import replace
+
+    from hrtem_analysis.frame_analysis import Analysis
+
+    settings = replace(
+        _settings(threshold, min_area, window, overlap, batch_size, device),
+        match_distance=match_distance,
+    )
+    analysis = Analysis(
+        "particles", model, columns_model, settings, out / "figures" if figures else None
+    )
+    _run([source], analysis, out, sampling, frame_interval, workers, scheduler)
+
+
+@app.command()
+@one_line_errors()
+def mos2(
+    source: Annotated[
+        Path,
+        typer.Argument(
+            help="Focal series: a folder or stack of images, C consecutive images per time point."
+        ),
+    ],
+    model: Model,
+    out: Out,
+    sampling: Sampling = None,
+    frame_interval: FrameInterval = None,
+    workers: Workers = 0,
+    scheduler: Scheduler = None,
+    window: Window = 512,
+    overlap: Overlap = 0.5,
+    batch_size: BatchSize = 8,
+    device: Device = None,
+) -> None:
+    """MoS2 focal series: Mo / S2 / S1 columns and sulphur vacancies (count and per nm^2) per time point.
+
+    The model's in_channels (e.g. 3) consecutive images make one time point, in the order of the
+    model's defocus values. Resumable like `series`; plot of vacancies against time in OUT/series.png.
+    """
+    from hrtem_analysis.frame_analysis import Analysis
+
+    settings = _settings(2.0, 1.0, window, overlap, batch_size, device)
+    _run(
+        [source],
+        Analysis("mos2", model, None, settings),
+        out,
+        sampling,
+        frame_interval,
+        workers,
+        scheduler,
+    )

@@ -1,0 +1,223 @@
+"""Per-frame analysis: a frame in, one table row (and column positions) out.
+
+Nanoparticles ("particles"): the particle model's probabilities (:func:`tiled_predict` at the
+frame's sampling) -> mask (probability > 0.5) -> particles (connected components of at least
+``min_area`` nm^2) -> each particle's area [nm^2] and peak-pair ratio. The frame's ``ratio`` is that
+of its largest particle (the one a series follows); the frame is *interpretable* when that ratio
+is finite and <= ``threshold`` (on a zone axis). On interpretable frames an optional columns model
+gives column positions [Å] (events between frames are counted by :mod:`hrtem_analysis.series`,
+which sees the frames in order).
+
+MoS2 ("mos2"): the species model's probabilities on the focal series ``[C, nx, ny]`` ->
+:func:`count_vacancies`: Mo/S2/S1 columns, vacancies, vacancies per nm^2 of lattice.
+
+Every row has ``status``: "ok", "no particle" (empty mask: a row, not an error) or "failed" with
+the reason in ``error`` (unreadable frame, NaNs, ...); one frame's failure never ends a run.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from hrtem_sim.errors import HRTEMError
+from torch import nn
+
+from hrtem_analysis.columns import find_columns
+from hrtem_analysis.fourier import AU_D_SPACINGS, alignment_map, particle_ratios
+from hrtem_analysis.frames import Frame, FrameSource
+from hrtem_analysis.models import analysis_model, class_index
+from hrtem_analysis.tiled import tiled_predict
+from hrtem_analysis.vacancies import count_vacancies
+
+Kind = Literal["particles", "mos2"]
+Models = dict[str, nn.Module]
+TASKS: dict[str, str] = {"particles": "nanoparticle", "mos2": "mos2", "columns": "columns"}
+COLUMNS: dict[str, str] = {
+    "frame": "Int64", "time": "float64", "source": "string", "status": "string",
+    "error": "string", "particles": "Int64", "area": "float64", "areas": "string",
+    "ratio": "float64", "ratios": "string", "interpretable": "boolean", "columns": "Int64",
+    "appeared": "Int64", "vanished": "Int64", "events": "Int64", "mo": "Int64", "s2": "Int64",
+    "s1": "Int64", "vacancies": "Int64", "vacancy_density": "float64", "lattice_area": "float64",
+}  # fmt: skip
+"""Table columns and their pandas dtypes. area: total particle area [nm^2]; areas, ratios: per particle, largest first,
+";"-separated; ratio: of the largest particle; time [s] (or the frame index when unknown);
+vacancy_density [1/nm^2]; lattice_area [nm^2]."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """How frames are analysed.
+
+    threshold:      a frame is interpretable when its peak-pair ratio is <= threshold.
+    min_area:       smallest particle [nm^2].
+    d_spacings:     lattice d-spacings [Å] whose Fourier peaks are paired (default Au {111}, {200}).
+    match_distance: a column moving less than this [Å] between frames is the same column.
+    window, overlap, batch_size, device: tiled inference (:func:`tiled_predict`).
+    """
+
+    threshold: float = 2.0
+    min_area: float = 1.0
+    d_spacings: tuple[float, ...] = AU_D_SPACINGS
+    match_distance: float = 1.0
+    window: int = 512
+    overlap: float = 0.5
+    batch_size: int = 8
+    device: str = "cpu"
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """What to run on every frame: picklable (URIs, not networks), so dask workers load their own.
+
+    kind: "particles" (model: a nanoparticle model; columns_model optional) or "mos2" (model: a
+    MoS2 species model). figures: folder for per-frame PNG panels, or None.
+    """
+
+    kind: Kind
+    model: str
+    columns_model: str | None = None
+    settings: Settings = field(default_factory=Settings)
+    figures: Path | None = None
+
+    def channels(self) -> int:
+        """C, images per frame: the model's ``in_channels`` (loads the model in this process)."""
+        return analysis_model(self.model, TASKS[self.kind]).config.in_channels
+
+    def load_models(self) -> Models:
+        """The networks, loaded once here (a bad URI or task is one error before any frame):
+        {"model": ..., "columns": ...} (no "columns" without a columns model)."""
+        models = {"model": analysis_model(self.model, TASKS[self.kind])}
+        if self.columns_model is not None:
+            models["columns"] = analysis_model(self.columns_model, TASKS["columns"])
+        return models
+
+
+@dataclass(frozen=True)
+class FrameRecord:
+    """One frame's row (keys: :data:`COLUMNS`) and its column positions ``[M, 2]`` [Å] or None."""
+
+    row: dict[str, Any]
+    positions: np.ndarray | None = None
+
+
+def empty_row(frame: Frame) -> dict[str, Any]:
+    """A row with the frame's identity and every measurement missing."""
+    row: dict[str, Any] = dict.fromkeys(COLUMNS)
+    row.update(frame=frame.index, time=frame.time, source=frame.source, status="ok", error="")
+    return row
+
+
+def analyse_frame(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
+    """The record of one frame; a failure is a row with status "failed" and its reason."""
+    if frame.error is not None:
+        return FrameRecord({**empty_row(frame), "status": "failed", "error": frame.error})
+    try:
+        if analysis.kind == "mos2":
+            return _mos2(frame, analysis, models["model"])
+        return _particles(frame, analysis, models)
+    except HRTEMError as error:
+        reason = f"{frame.source}: {error}"
+    except Exception as error:  # e.g. out of memory on one huge frame: record it and go on
+        reason = f"{frame.source}: {type(error).__name__}: {error}"
+    return FrameRecord({**empty_row(frame), "status": "failed", "error": reason.splitlines()[0]})
+
+
+def analyse_batch(
+    frames: list[int], source: FrameSource, analysis: Analysis, models: Models
+) -> list[FrameRecord]:
+    """Read and analyse frames ``frames`` of a :class:`FrameSource` (a dask task)."""
+    return [analyse_frame(source.read(t), analysis, models) for t in frames]
+
+
+def _probabilities(model: nn.Module, frame: Frame, settings: Settings) -> torch.Tensor:
+    """Probabilities ``[K, nx, ny]`` on the frame's grid."""
+    return tiled_predict(
+        model,
+        frame.image,
+        window=settings.window,
+        overlap=settings.overlap,
+        batch_size=settings.batch_size,
+        sampling=frame.sampling,
+        device=settings.device,
+    )
+
+
+def _joined(values: list[float]) -> str:
+    return ";".join(f"{v:.4g}" for v in values)
+
+
+def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
+    settings = analysis.settings
+    model = models["model"]
+    probabilities = _probabilities(model, frame, settings)
+    probability = probabilities[class_index(model, "particle")].numpy()
+    image = frame.image[0]
+    pixel_area = frame.sampling[0] * frame.sampling[1] / 100.0  # [nm^2 per px]
+    min_px = max(1, math.ceil(settings.min_area / pixel_area))
+    labels, results = particle_ratios(
+        image, probability, frame.sampling, min_px, settings.d_spacings
+    )
+    order = sorted(range(len(results)), key=lambda i: -results[i].area)
+    areas = [results[i].area * pixel_area for i in order]
+    ratios = [results[i].ratio for i in order]
+    ratio = ratios[0] if ratios else float("nan")
+    interpretable = bool(math.isfinite(ratio) and ratio <= settings.threshold)
+    row = empty_row(frame)
+    row.update(
+        status="ok" if results else "no particle",
+        particles=len(results),
+        area=float(sum(areas)),
+        areas=_joined(areas),
+        ratio=ratio,
+        ratios=_joined(ratios),
+        interpretable=interpretable,
+    )
+    positions = None
+    if interpretable and "columns" in models:
+        columns = _probabilities(models["columns"], frame, settings)
+        column = class_index(models["columns"], "column")
+        positions = find_columns(columns[column].numpy()) * frame.sampling
+        row["columns"] = len(positions)
+    if analysis.figures is not None:
+        from hrtem_analysis import figures  # matplotlib only when figures are asked for
+
+        largest = labels == order[0] + 1 if results else np.zeros_like(labels, dtype=bool)
+        alignment = alignment_map(
+            probabilities,
+            image,
+            frame.sampling,
+            class_index(model, "particle"),
+            min_px,
+            settings.d_spacings,
+        )
+        stem = analysis.figures / f"frame_{frame.index:06d}"
+        figures.save(
+            figures.frame_panel(image, probability, largest, frame.sampling, frame.source),
+            stem.with_suffix(".png"),
+        )
+        figures.save(
+            figures.alignment_overlay(image, alignment, labels > 0, frame.sampling, frame.source),
+            Path(f"{stem}_alignment.png"),
+        )
+    return FrameRecord(row, positions)
+
+
+def _mos2(frame: Frame, analysis: Analysis, model: nn.Module) -> FrameRecord:
+    probabilities = _probabilities(model, frame, analysis.settings)
+    count = count_vacancies(probabilities, frame.sampling)
+    row = empty_row(frame)
+    row.update(
+        columns=count.mo + count.s2 + count.s1,
+        mo=count.mo,
+        s2=count.s2,
+        s1=count.s1,
+        vacancies=count.vacancies,
+        vacancy_density=count.density,
+        lattice_area=count.area,
+    )
+    return FrameRecord(row)

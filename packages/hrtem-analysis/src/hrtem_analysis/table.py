@@ -1,0 +1,102 @@
+"""A resumable results table: one CSV row appended (and flushed) per frame, Parquet at the end.
+
+``NAME.csv`` is the record of what is done: a rerun reads it and skips those frames. A row cut off
+by a crash (missing its ``status``) is dropped when the table is opened, by an atomic rewrite
+(temporary name, then ``os.replace``), so finished rows are never lost. :meth:`ResultTable.close`
+writes ``NAME.parquet`` from the CSV, sorted by frame, also atomically.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import pandas as pd
+from hrtem_sim.errors import HRTEMError
+
+
+class TableError(HRTEMError):
+    """A results table cannot be read or written, or has columns other than expected."""
+
+
+def atomic_write(path: Path, write: Any) -> None:
+    """Call ``write(temporary_path)``, then move the file to ``path`` (never a half-written file)."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        write(tmp)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)  # as a plain open() would (mkstemp makes it private)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _format(value: Any) -> Any:
+    return "" if value is None else value
+
+
+class ResultTable:
+    """Rows keyed by ``frame`` in ``folder/NAME.csv`` (appended) and ``folder/NAME.parquet``."""
+
+    def __init__(self, folder: Path, columns: Mapping[str, str], name: str = "frames") -> None:
+        """columns: name -> pandas dtype ("Int64", "float64", "string", "boolean"); "frame" first."""
+        self.dtypes = dict(columns)
+        self.columns = list(columns)
+        self.csv = folder / f"{name}.csv"
+        self.parquet = folder / f"{name}.parquet"
+        folder.mkdir(parents=True, exist_ok=True)
+        self.rows = self._load()
+        self._stream: TextIO | None = None
+
+    def _load(self) -> pd.DataFrame:
+        """Rows already written (incomplete rows dropped, the CSV rewritten without them)."""
+        if not self.csv.is_file() or self.csv.stat().st_size == 0:
+            return pd.DataFrame(columns=self.columns).astype(self.dtypes)
+        try:
+            rows = pd.read_csv(self.csv, keep_default_na=False, na_values=[""], on_bad_lines="skip")
+        except (pd.errors.ParserError, UnicodeDecodeError, OSError) as error:
+            raise TableError(f"{self.csv}: cannot read the results table ({error})") from None
+        if list(rows.columns) != self.columns:
+            raise TableError(
+                f"{self.csv}: columns {list(rows.columns)} differ from {self.columns}; "
+                "use another output folder"
+            )
+        complete = rows.dropna(subset=["frame", "status"])
+        if len(complete) != len(rows):
+            atomic_write(self.csv, lambda tmp: complete.to_csv(tmp, index=False))
+        try:
+            return complete.astype(self.dtypes)
+        except (TypeError, ValueError) as error:
+            raise TableError(f"{self.csv}: a value does not fit its column ({error})") from None
+
+    def done(self) -> set[int]:
+        """Frames that already have a row."""
+        return set(self.rows["frame"].astype(int))
+
+    def append(self, row: dict[str, Any]) -> None:
+        """Append one row (keys: the columns) to the CSV and flush it to disk."""
+        if self._stream is None:
+            new = not self.csv.is_file() or self.csv.stat().st_size == 0
+            self._stream = self.csv.open("a", newline="")
+            if new:
+                csv.writer(self._stream).writerow(self.columns)
+        csv.writer(self._stream).writerow([_format(row.get(c)) for c in self.columns])
+        self._stream.flush()
+        os.fsync(self._stream.fileno())
+
+    def close(self) -> pd.DataFrame:
+        """Close the CSV and write the Parquet table; returns every row, sorted by frame."""
+        if self._stream is not None:
+            self._stream.close()
+            self._stream = None
+        self.rows = self._load()
+        table = self.rows.sort_values("frame", kind="stable").reset_index(drop=True)
+        atomic_write(self.parquet, lambda tmp: table.to_parquet(tmp, index=False))
+        return table

@@ -1,0 +1,119 @@
+"""`hrtem analyze particles|series|mos2`: end to end with small real models; bad input is one line."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from hrtem_cli.main import app
+from typer.testing import CliRunner
+
+_spec = importlib.util.spec_from_file_location(
+    "synthetic", Path(__file__).parents[1] / "analysis" / "synthetic.py"
+)
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
+SAMPLING = str(synthetic.SAMPLING)
+
+
+def frames(folder: Path) -> Path:
+    folder.mkdir()
+    for t, kind in enumerate(["on", "off", "empty"]):
+        np.save(folder / f"frame{t}.npy", synthetic.particle_frame(kind, seed=t).T)
+    return folder
+
+
+def test_series_end_to_end_then_rerun_skips(tmp_path: Path) -> None:
+    model = synthetic.particle_model(tmp_path / "particle")
+    columns = synthetic.columns_model(tmp_path / "columns")
+    args = ["analyze", "series", str(frames(tmp_path / "frames")), "--model", str(model)]
+    args += [
+        "--columns-model",
+        str(columns),
+        "--sampling",
+        SAMPLING,
+        "--out",
+        str(tmp_path / "out"),
+    ]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        "frames: 3; analysed 3, skipped 0 (already in the table), failed 0, no particle 1"
+        in result.stdout
+    )
+    assert "interpretable (peak-pair ratio <= 2): 33% of the analysed frames" in result.stdout
+    assert (
+        f"table: {tmp_path / 'out' / 'frames.csv'} and {tmp_path / 'out' / 'frames.parquet'}"
+        in result.stdout
+    )
+    table = pd.read_parquet(tmp_path / "out" / "frames.parquet")
+    assert table["columns"].tolist() == [26, pd.NA, pd.NA]
+    again = CliRunner().invoke(app, args)
+    assert again.exit_code == 0 and "analysed 0, skipped 3" in again.stdout
+
+
+def test_particles_writes_rows_and_figures(tmp_path: Path) -> None:
+    model = synthetic.particle_model(tmp_path / "particle")
+    folder = frames(tmp_path / "frames")
+    out = tmp_path / "out"
+    args = ["analyze", "particles", str(folder / "frame0.npy"), str(folder / "frame1.npy")]
+    result = CliRunner().invoke(
+        app, [*args, "--model", str(model), "--sampling", SAMPLING, "--out", str(out)]
+    )
+    assert result.exit_code == 0, result.output
+    assert (
+        "frames: 2; analysed 2" in result.stdout and f"figures: {out / 'figures'}" in result.stdout
+    )
+    assert sorted(p.name for p in (out / "figures").iterdir()) == [
+        "frame_000000.png", "frame_000000_alignment.png", "frame_000001.png", "frame_000001_alignment.png",
+    ]  # fmt: skip
+    assert pd.read_csv(out / "frames.csv")["interpretable"].tolist() == [True, False]
+
+
+def test_mos2_end_to_end(tmp_path: Path) -> None:
+    model = synthetic.mos2_model(tmp_path / "mos2")
+    np.save(tmp_path / "focal.npy", np.stack([synthetic.mos2_frame().T] * 6))
+    args = ["analyze", "mos2", str(tmp_path / "focal.npy"), "--model", str(model)]
+    result = CliRunner().invoke(
+        app, [*args, "--sampling", SAMPLING, "--out", str(tmp_path / "out")]
+    )
+    assert result.exit_code == 0, result.output
+    assert "frames: 2; analysed 2" in result.stdout
+    assert pd.read_csv(tmp_path / "out" / "frames.csv")["vacancies"].tolist() == [0, 0]
+
+
+def one_line_error(args: list[str]) -> str:
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 1, result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ")
+    return lines[0]
+
+
+def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    mos2 = synthetic.mos2_model(tmp_path / "mos2")
+    particle = synthetic.particle_model(tmp_path / "particle")
+    np.save(tmp_path / "single.npy", synthetic.mos2_frame().T)
+    line = one_line_error(["analyze", "mos2", str(tmp_path / "single.npy"), "--model", str(mos2),
+                           "--sampling", SAMPLING, "--out", str(tmp_path / "out")])  # fmt: skip
+    assert "single.npy: 1 image(s) cannot make one frame of 3 channels" in line
+    line = one_line_error(
+        ["analyze", "particles", str(tmp_path / "single.npy"), "--model", str(particle)]
+    )
+    assert "no sampling in the file's metadata and none given (--sampling" in line
+    line = one_line_error(
+        ["analyze", "particles", str(tmp_path / "single.npy"), "--model", str(tmp_path / "nope")]
+    )
+    assert "nope: model directory does not exist" in line
+    line = one_line_error(
+        ["analyze", "particles", str(tmp_path / "single.npy"), "--model", str(mos2)]
+    )
+    assert "model is for task 'mos2', expected 'nanoparticle'" in line
+    nan = synthetic.particle_frame("on")
+    nan[3, 4] = np.nan
+    np.save(tmp_path / "nan.npy", nan)
+    line = one_line_error(["analyze", "particles", str(tmp_path / "nan.npy"), "--model", str(particle),
+                           "--sampling", SAMPLING, "--out", str(tmp_path / "nan-out")])  # fmt: skip
+    assert "every frame failed" in line and "nan.npy: image contains NaN" in line
