@@ -3,16 +3,16 @@
     .venv/bin/python benchmarks/msd.py [--size 256] [--depth 100] [--threads 1 2] [--repeats 3]
 
 One image [1, 1, size, size], 2 classes, width 1, dilations 1..10. Each (implementation, threads,
-device) runs in its own subprocess: after a warm-up on a 32^2 image (thread pools, BLAS buffers),
-the first forward+backward gives the peak memory (CPU: the rise
-of the process's peak resident set, ``ru_maxrss``, over its resident set just before the run; CUDA:
-``max_memory_allocated``), the next ones the time (best of ``--repeats``; one for the slow reference).
-Workers run with ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns freed blocks at once and the
-resident set follows the live tensors instead of heap fragmentation. Each subprocess also
-measures the memory bandwidth with its thread count (a 512 MB tensor copy, bytes read + written);
-the bandwidth bound is every map read once forward and twice backward: 3 (sum_l C_l + C) H W 4 bytes.
-Workers run with ``OMP_WAIT_POLICY=PASSIVE`` (``--omp-wait-policy``): on a shared machine, spinning
-OpenMP threads made two-thread runs up to 6x slower than one thread (measured on the 2-core VM).
+device) runs in two subprocesses, both after a warm-up on a 32^2 image (thread pools, BLAS buffers):
+- memory: one forward+backward; CPU: the rise of the peak resident set (``ru_maxrss``) over the
+  resident set just before it, with ``MALLOC_MMAP_THRESHOLD_=65536`` so that glibc returns freed
+  blocks at once and the resident set follows the live tensors, not heap fragmentation; CUDA:
+  ``max_memory_allocated``.
+- time: default allocator; best of ``--repeats`` forward+backward (one for the slow reference),
+  then the memory bandwidth with the same threads (a 512 MB tensor copy, bytes read + written).
+The bandwidth bound is every map read once forward and twice backward: 3 (sum_l C_l + C) H W 4 bytes.
+Workers run with ``OMP_WAIT_POLICY=PASSIVE`` (``--omp-wait-policy``): on the shared 2-core VM,
+spinning OpenMP threads made two-thread runs up to 6x slower than one thread.
 Targets on CPU: >= 7x faster, <= 1/10 the peak memory, time <= 3x the bound.
 """
 
@@ -46,8 +46,10 @@ def bandwidth(torch) -> float:
     return 2 * a.numel() * a.element_size() / best
 
 
-def worker(impl: str, threads: int, device: str, size: int, depth: int, repeats: int) -> dict:
-    """Run one variant in this process; returns its figures."""
+def worker(
+    impl: str, mode: str, threads: int, device: str, size: int, depth: int, repeats: int
+) -> dict:
+    """Run one variant in this process: {"peak": bytes} or {"seconds": s, "bandwidth": bytes/s}."""
     import torch
 
     torch.set_num_threads(threads)
@@ -56,57 +58,50 @@ def worker(impl: str, threads: int, device: str, size: int, depth: int, repeats:
     from test_msd import randomised, reference
 
     net = randomised(MSDNet(1, 2, depth=depth, width=1)).to(device)
-    x = torch.randn(1, 1, size, size, device=device, requires_grad=True)
     model = (lambda t: net(t)) if impl == "MSDNet" else (lambda t: reference(net, t))
 
-    def step() -> float:
+    def step(side: int) -> float:
+        x = torch.randn(1, 1, side, side, device=device, requires_grad=True)
         t = time.perf_counter()
         model(x).sum().backward()
         if device == "cuda":
             torch.cuda.synchronize()
         return time.perf_counter() - t
 
-    model(
-        torch.randn(1, 1, 32, 32, device=device, requires_grad=True)
-    ).sum().backward()  # one-off set-up
+    step(32)  # one-off set-up
+    if mode == "time":
+        if impl == "MSDNet":
+            step(size)
+        seconds = min(step(size) for _ in range(repeats if impl == "MSDNet" else 1))
+        return {"seconds": seconds, "bandwidth": bandwidth(torch) if device == "cpu" else 0.0}
     if device == "cuda":
         torch.cuda.reset_peak_memory_stats()
         base = torch.cuda.memory_allocated()
-        step()
-        peak = torch.cuda.max_memory_allocated() - base
-    else:
-        base = rss_bytes()
-        hidden = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 > base
-        step()
-        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
-        if hidden and peak <= 0:
-            raise RuntimeError("the run's peak memory is hidden by an earlier peak of the process")
-    seconds = min(step() for _ in range(repeats if impl == "MSDNet" else 1))
-    return {
-        "seconds": seconds,
-        "peak": peak,
-        "bandwidth": bandwidth(torch) if device == "cpu" else 0,
-    }
+        step(size)
+        return {"peak": torch.cuda.max_memory_allocated() - base}
+    base = rss_bytes()
+    hidden = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 > base
+    step(size)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - base
+    if hidden and peak <= 0:
+        raise RuntimeError("the run's peak memory is hidden by an earlier peak of the process")
+    return {"peak": peak}
 
 
 def run(impl: str, threads: int, device: str, args: argparse.Namespace) -> dict:
-    env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
-    env["MALLOC_MMAP_THRESHOLD_"] = str(
-        2**16
-    )  # big blocks straight from mmap: RSS tracks live tensors
-    cmd = [
-        sys.executable,
-        __file__,
-        "--worker",
-        impl,
-        "--device",
-        device,
-        "--threads",
-        str(threads),
-    ]
-    cmd += ["--size", str(args.size), "--depth", str(args.depth), "--repeats", str(args.repeats)]
-    out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    return json.loads(out.stdout.strip().splitlines()[-1])
+    """Figures of one variant: its memory subprocess, then its time subprocess."""
+    figures: dict = {}
+    for mode in ("memory", "time"):
+        env = dict(os.environ, OMP_NUM_THREADS=str(threads), MKL_NUM_THREADS=str(threads))
+        env["OMP_WAIT_POLICY"] = args.omp_wait_policy
+        if mode == "memory":
+            env["MALLOC_MMAP_THRESHOLD_"] = str(2**16)
+        cmd = [sys.executable, __file__, "--worker", impl, "--mode", mode, "--device", device]
+        cmd += ["--threads", str(threads), "--size", str(args.size), "--depth", str(args.depth)]
+        cmd += ["--repeats", str(args.repeats)]
+        out = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
+        figures |= json.loads(out.stdout.strip().splitlines()[-1])
+    return figures
 
 
 def main() -> None:
@@ -116,12 +111,19 @@ def main() -> None:
     parser.add_argument("--threads", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--worker", choices=["MSDNet", "torch.cat"])
+    parser.add_argument("--mode", choices=["memory", "time"], default="time")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--omp-wait-policy", choices=["PASSIVE", "ACTIVE"], default="PASSIVE")
     args = parser.parse_args()
     if args.worker:
         figures = worker(
-            args.worker, args.threads[0], args.device, args.size, args.depth, args.repeats
+            args.worker,
+            args.mode,
+            args.threads[0],
+            args.device,
+            args.size,
+            args.depth,
+            args.repeats,
         )
         print(json.dumps(figures))
         return

@@ -16,7 +16,10 @@ def imported_modules(statement: str) -> set[str]:
 @pytest.mark.parametrize(
     ("statement", "forbidden"),
     [
-        ("import hrtem_sim", {"abtem", "torch", "hrtem_msd", "hrtem_analysis", "hrtem_cli", "typer"}),
+        (
+            "import hrtem_sim",
+            {"abtem", "torch", "hrtem_msd", "hrtem_analysis", "hrtem_cli", "typer"},
+        ),
         ("import hrtem_sim.optics", {"abtem", "hrtem_msd", "hrtem_analysis", "hrtem_cli", "typer"}),
         ("import hrtem_sim.labels", {"abtem", "typer"}),
         ("import hrtem_msd", {"abtem", "hrtem_analysis", "hrtem_cli", "typer"}),

@@ -4,7 +4,6 @@ import importlib.util
 from pathlib import Path
 
 import pytest
-
 from hrtem_sim import load_spec, simulate_dataset
 
 SPECS = Path(__file__).resolve().parents[2] / "data_specs"
@@ -27,14 +26,18 @@ def tiny_nanoparticle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _helpers():  # tests run with --import-mode=importlib: load the helper module by path
-    spec = importlib.util.spec_from_file_location("mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py"))
+    spec = importlib.util.spec_from_file_location(
+        "mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py")
+    )
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     return module
 
 
 @pytest.fixture
-def store(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> str:
+def store(
+    tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
+) -> str:
     """A fresh sqlite tracking store (MLFLOW_TRACKING_URI) in tmp_path, which is also the cwd."""
     uri = _helpers().sqlite_store(tmp_path_factory, tmp_path)
     monkeypatch.setenv("MLFLOW_TRACKING_URI", uri)

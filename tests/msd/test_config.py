@@ -3,7 +3,6 @@
 from pathlib import Path
 
 import pytest
-
 from hrtem_msd.config import GROUPS, compose, to_container, to_yaml
 from hrtem_sim.errors import SpecError
 from hrtem_sim.optics import ImageFormation
@@ -32,8 +31,16 @@ def test_task_channels_match_classes() -> None:
 
 def test_dotlist_overrides_are_typed() -> None:
     config = compose(
-        ["task=mos2", "model=unet", "trainer=ddp", "trainer.devices=8", "trainer.num_nodes=2",
-         "trainer.precision=bf16-mixed", "seed=3", "model.depth=3"],
+        [
+            "task=mos2",
+            "model=unet",
+            "trainer=ddp",
+            "trainer.devices=8",
+            "trainer.num_nodes=2",
+            "trainer.precision=bf16-mixed",
+            "seed=3",
+            "model.depth=3",
+        ],
         CONFIGS,
     )
     assert (config.trainer.devices, config.trainer.num_nodes, config.seed) == (8, 2, 3)
@@ -49,10 +56,16 @@ def test_dotlist_overrides_are_typed() -> None:
         (["model=resnet"], "unknown model 'resnet'; known: msd, unet"),
         (["trainer=tpu"], "unknown trainer 'tpu'; known: auto, cpu, ddp, gpu, slurm"),
         (["model.depht=3"], "config key model.depht: Key 'depht' not in 'MSDConfig'"),
-        (["trainer.num_nodes=two"], "config key trainer.num_nodes: Value 'two' of type 'str' could not be converted to Integer"),
+        (
+            ["trainer.num_nodes=two"],
+            "config key trainer.num_nodes: Value 'two' of type 'str' could not be converted to Integer",
+        ),
         (["seed"], "override 'seed': expected key=value"),
         (["data.batch_size=0"], "data.batch_size: must be >= 1, got 0"),
-        (["task.labels.kind=boxes"], "task.labels.kind: must be one of mask, columns, species, got 'boxes'"),
+        (
+            ["task.labels.kind=boxes"],
+            "task.labels.kind: must be one of mask, columns, species, got 'boxes'",
+        ),
     ],
 )
 def test_bad_config_is_one_clear_error(overrides: list[str], message: str) -> None:

@@ -7,12 +7,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from scipy import ndimage
-
 from hrtem_msd.config import LabelConfig
 from hrtem_msd.datamodule import HRTEMDataModule, split_indices
 from hrtem_sim.errors import DatasetError
 from hrtem_sim.optics import ImageFormationConfig, Range
+from scipy import ndimage
 
 
 def optics(dose: float = math.inf) -> ImageFormationConfig:
@@ -32,7 +31,9 @@ def optics(dose: float = math.inf) -> ImageFormationConfig:
 
 
 def module(path: Path, **overrides: object) -> HRTEMDataModule:
-    args = dict(labels=LabelConfig(kind="species", spot=0.4), optics=optics(), batch_size=2, num_workers=0)
+    args = dict(
+        labels=LabelConfig(kind="species", spot=0.4), optics=optics(), batch_size=2, num_workers=0
+    )
     return HRTEMDataModule(path, **{**args, **overrides})
 
 
@@ -54,7 +55,9 @@ def column_peaks_near_labels(image: torch.Tensor, label: torch.Tensor) -> float:
     components, n = ndimage.label(label.numpy() > 0)
     centroids = ndimage.center_of_mass(np.ones_like(contrast), components, range(1, n + 1))
     near = ndimage.maximum_filter(peaks, size=3)  # any peak within 1 px (Chebyshev)
-    inside = [c for c in centroids if 1 <= c[0] < label.shape[0] - 1 and 1 <= c[1] < label.shape[1] - 1]
+    inside = [
+        c for c in centroids if 1 <= c[0] < label.shape[0] - 1 and 1 <= c[1] < label.shape[1] - 1
+    ]
     return float(np.mean([near[round(c[0]), round(c[1])] for c in inside]))
 
 
@@ -73,7 +76,9 @@ def test_labels_sit_on_the_columns_of_their_image(tiny_mos2: Path, training: boo
 
 
 def test_validation_draws_are_fixed_and_training_draws_are_not(tiny_mos2: Path) -> None:
-    dm = module(tiny_mos2, optics=dataclasses.replace(optics(), dose=Range(100.0, 1000.0, log=True)))
+    dm = module(
+        tiny_mos2, optics=dataclasses.replace(optics(), dose=Range(100.0, 1000.0, log=True))
+    )
     batch = next(iter(dm.val_dataloader()))
     first, again = dm.form(batch, training=False), dm.form(batch, training=False)
     assert torch.equal(first["image"], again["image"])
@@ -84,8 +89,12 @@ def test_validation_draws_are_fixed_and_training_draws_are_not(tiny_mos2: Path) 
 def test_images_are_normalised_per_channel(tiny_mos2: Path) -> None:
     dm = module(tiny_mos2, optics=dataclasses.replace(optics(), dose=Range(200.0, 200.0)))
     image = dm.form(next(iter(dm.train_dataloader())), training=True)["image"]
-    torch.testing.assert_close(image.mean(dim=(-2, -1)), torch.zeros(image.shape[:2]), atol=1e-5, rtol=0)
-    torch.testing.assert_close(image.std(dim=(-2, -1)), torch.ones(image.shape[:2]), atol=1e-4, rtol=0)
+    torch.testing.assert_close(
+        image.mean(dim=(-2, -1)), torch.zeros(image.shape[:2]), atol=1e-5, rtol=0
+    )
+    torch.testing.assert_close(
+        image.std(dim=(-2, -1)), torch.ones(image.shape[:2]), atol=1e-4, rtol=0
+    )
 
 
 def test_loader_workers_read_the_dataset_after_fork(tiny_mos2: Path) -> None:

@@ -32,7 +32,9 @@ def test_same_seed_same_sample_different_seed_different(spec: DataSpec) -> None:
     assert np.abs(make_sample(spec, 2).exit_wave - a.exit_wave).max() > 0.1
 
 
-def test_two_workers_on_a_scheduler_give_the_same_data_as_one(spec: DataSpec, tmp_path: Path) -> None:
+def test_two_workers_on_a_scheduler_give_the_same_data_as_one(
+    spec: DataSpec, tmp_path: Path
+) -> None:
     one = simulate_dataset(spec, tmp_path / "one", workers=1, progress=False)
     with LocalCluster(n_workers=2, threads_per_worker=1, dashboard_address=":0") as cluster:
         two = simulate_dataset(

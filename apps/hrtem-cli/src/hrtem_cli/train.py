@@ -40,6 +40,10 @@ def train(
     typer.echo(f"best val/iou {best}")
     for key in sorted(result.test_metrics):
         if key.endswith(("/iou", "/dice", "/f1", "/loss")):
-            typer.echo(f"{key:<10} {result.test_metrics[key]:.3f}  (dose {config.task.eval_dose:g} e/Å^2)")
+            typer.echo(
+                f"{key:<10} {result.test_metrics[key]:.3f}  (dose {config.task.eval_dose:g} e/Å^2)"
+            )
     if result.model_uri:
-        typer.echo(f"model      {result.model_uri}" + (" (alias candidate)" if result.version else ""))
+        typer.echo(
+            f"model      {result.model_uri}" + (" (alias candidate)" if result.version else "")
+        )

@@ -14,11 +14,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf
-from omegaconf.errors import OmegaConfBaseException
-
 from hrtem_sim.errors import SpecError
 from hrtem_sim.optics import ImageFormationConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 GROUPS = ("task", "model", "trainer")
 LABEL_KINDS = ("mask", "columns", "species")
@@ -85,7 +84,9 @@ class TrainerConfig:
 
     precision "auto": "bf16-mixed" on CUDA, "32-true" on CPU. threads: torch intra-op threads
     per process (None: leave torch's default; on small CPU VMs 1 is often faster than 2).
-    max_time: "DD:HH:MM:SS" wall-clock limit or None.
+    max_time: "DD:HH:MM:SS" wall-clock limit or None; cpu_max_time: the limit used instead when
+    max_time is None and training runs on the CPU (keeps the default CPU run under 20 minutes,
+    dataset simulation included).
     """
 
     name: str = "auto"
@@ -96,6 +97,7 @@ class TrainerConfig:
     precision: str = "auto"
     max_epochs: int = 30
     max_time: str | None = None
+    cpu_max_time: str | None = "00:00:13:00"
     limit_train_batches: float = 1.0
     limit_val_batches: float = 1.0
     log_every_n_steps: int = 10
@@ -205,17 +207,23 @@ def _split_overrides(overrides: list[str]) -> tuple[dict[str, str], list[str]]:
     return groups, dotlist
 
 
-def compose(overrides: list[str] | None = None, config_dir: str | Path | None = None) -> TrainConfig:
+def compose(
+    overrides: list[str] | None = None, config_dir: str | Path | None = None
+) -> TrainConfig:
     """The typed TrainConfig from ``configs/`` and ``overrides`` ("group=name" or "a.b=value")."""
     config_dir = Path(config_dir) if config_dir is not None else default_config_dir()
     base = _load(config_dir / "train.yaml")
     defaults = dict(base.pop("defaults", None) or {})
     unknown = sorted(set(defaults) - set(GROUPS))
     if unknown:
-        raise SpecError(f"{config_dir / 'train.yaml'}: defaults: unknown group(s) {', '.join(unknown)}")
+        raise SpecError(
+            f"{config_dir / 'train.yaml'}: defaults: unknown group(s) {', '.join(unknown)}"
+        )
     groups, dotlist = _split_overrides(list(overrides or []))
-    choices = {group: str(defaults.get(group, group_default)) for group, group_default in
-               zip(GROUPS, ("nanoparticle", "msd", "auto"), strict=True)}
+    choices = {
+        group: str(defaults.get(group, group_default))
+        for group, group_default in zip(GROUPS, ("nanoparticle", "msd", "auto"), strict=True)
+    }
     choices.update(groups)
     parts = {group: _group_file(config_dir, group, choices[group]) for group in GROUPS}
     typed = _typed([base, {group: parts[group] for group in GROUPS}], dotlist)
@@ -241,7 +249,9 @@ def _typed(parts: list[Any], dotlist: list[str]) -> TrainConfig:
         raise SpecError(f"unknown model {model_name!r}; known: {', '.join(sorted(MODEL_SCHEMAS))}")
     schema = OmegaConf.structured(TrainConfig(model=MODEL_SCHEMAS[model_name]()))
     try:
-        config = OmegaConf.to_object(OmegaConf.merge(schema, *parts, OmegaConf.from_dotlist(dotlist)))
+        config = OmegaConf.to_object(
+            OmegaConf.merge(schema, *parts, OmegaConf.from_dotlist(dotlist))
+        )
     except OmegaConfBaseException as error:
         key = getattr(error, "full_key", None) or "?"
         message = str(error).splitlines()[0]
@@ -252,6 +262,7 @@ def _typed(parts: list[Any], dotlist: list[str]) -> TrainConfig:
 
 def _resolve_paths(config: TrainConfig, project: Path) -> None:
     """Relative spec and detector paths name files of the project (the parent of configs/)."""
+
     def resolve(path: str) -> str:
         return path if Path(path).is_absolute() else str(project / path)
 
@@ -263,9 +274,13 @@ def _resolve_paths(config: TrainConfig, project: Path) -> None:
 def check(config: TrainConfig) -> None:
     """Raise SpecError naming the first value out of range (types are checked by the schema)."""
     if config.task.labels.kind not in LABEL_KINDS:
-        raise SpecError(f"task.labels.kind: must be one of {', '.join(LABEL_KINDS)}, got {config.task.labels.kind!r}")
+        raise SpecError(
+            f"task.labels.kind: must be one of {', '.join(LABEL_KINDS)}, got {config.task.labels.kind!r}"
+        )
     if len(config.task.classes) < 2:
-        raise SpecError(f"task.classes: need background and at least one class, got {config.task.classes}")
+        raise SpecError(
+            f"task.classes: need background and at least one class, got {config.task.classes}"
+        )
     if config.data.batch_size < 1:
         raise SpecError(f"data.batch_size: must be >= 1, got {config.data.batch_size}")
     if not (0 < config.data.val_fraction < 1 and 0 < config.data.test_fraction < 1):

@@ -15,15 +15,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hrtem_sim.dataset import ExitWaveDataset, open_dataset
+from hrtem_sim.errors import DatasetError, SpecError
+from hrtem_sim.labels import augment, pad_points, render_columns, render_mask
+from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
 
 from hrtem_msd.config import LabelConfig
 from hrtem_msd.normalise import normalise
-from hrtem_sim.dataset import ExitWaveDataset, open_dataset
-from hrtem_sim.errors import DatasetError, SpecError
-from hrtem_sim.labels import augment, pad_points, render_columns, render_mask
-from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
 
 SPLITS = ("train", "val", "test")
 
@@ -46,7 +46,9 @@ def split_indices(
 class _Samples(Dataset):
     """Exit wave, sampling and the points to label for a list of sample indices."""
 
-    def __init__(self, dataset: ExitWaveDataset, indices: Sequence[int], labels: LabelConfig) -> None:
+    def __init__(
+        self, dataset: ExitWaveDataset, indices: Sequence[int], labels: LabelConfig
+    ) -> None:
         self.dataset = dataset
         self.indices = list(indices)
         self.labels = labels

@@ -16,6 +16,8 @@ from pathlib import Path
 import pandas as pd
 import torch
 import yaml
+from hrtem_sim import dataset_path, load_spec, spec_hash
+from hrtem_sim.errors import SpecError
 from matplotlib.figure import Figure
 from mlflow.exceptions import MlflowException
 
@@ -24,8 +26,6 @@ from hrtem_msd.datamodule import HRTEMDataModule
 from hrtem_msd.module import segmentation_metrics
 from hrtem_msd.registry import load_model, resolve_model_uri
 from hrtem_msd.tracking import client, tracking_uri
-from hrtem_sim import dataset_path, load_spec, spec_hash
-from hrtem_sim.errors import SpecError
 
 METRICS = ("iou", "dice", "f1")
 
@@ -62,7 +62,9 @@ def _run_id(uri: str) -> str | None:
         return uri.removeprefix("runs:/").split("/", 1)[0]
     if uri.startswith("models:/"):
         mlflow_client = client(tracking_uri())
-        name, _, version = resolve_model_uri(uri, mlflow_client).removeprefix("models:/").partition("/")
+        name, _, version = (
+            resolve_model_uri(uri, mlflow_client).removeprefix("models:/").partition("/")
+        )
         return mlflow_client.get_model_version(name, version).run_id
     return None
 
@@ -98,7 +100,9 @@ def sweep(
         row = {"model": model.uri, "dose": float(dose)}
         for name in METRICS:
             row[name] = float(values[name].mean())
-            row.update({f"{name}_{c}": float(v) for c, v in zip(classes, values[name], strict=True)})
+            row.update(
+                {f"{name}_{c}": float(v) for c, v in zip(classes, values[name], strict=True)}
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 
@@ -110,7 +114,9 @@ def _profile(config: TrainConfig, net: torch.nn.Module) -> str:
     for profile in ("small", "full", "tiny"):
         if spec_hash(load_spec(config.task.spec, profile=profile)) == net.config.spec_hash:
             return profile
-    raise SpecError(f"no profile of {config.task.spec} has the model's dataset hash {net.config.spec_hash}")
+    raise SpecError(
+        f"no profile of {config.task.spec} has the model's dataset hash {net.config.spec_hash}"
+    )
 
 
 def dose_figure(table: pd.DataFrame, metric: str = "iou") -> Figure:
@@ -164,11 +170,11 @@ def _log(task: str, table: pd.DataFrame, out: Path) -> None:
     mlflow.set_tracking_uri(tracking_uri())
     with mlflow.start_run(experiment_id=experiment_for(task), run_name="evaluate"):
         mlflow.log_param("models", ",".join(table["model"].unique()))
-        for i, (uri, rows) in enumerate(table.groupby("model", sort=False)):
+        for i, (_, rows) in enumerate(table.groupby("model", sort=False)):
             for _, row in rows.iterrows():
                 for name in METRICS:
-                    mlflow.log_metric(f"dose_sweep/{name}_model{i}", row[name], step=round(row["dose"]))
+                    mlflow.log_metric(
+                        f"dose_sweep/{name}_model{i}", row[name], step=round(row["dose"])
+                    )
         mlflow.log_artifact(str(out / "dose_sweep.csv"))
         mlflow.log_artifact(str(out / "dose_sweep.png"))
-
-

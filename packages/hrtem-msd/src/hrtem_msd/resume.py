@@ -11,16 +11,22 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-
+from hrtem_sim.errors import SpecError
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
 from hrtem_msd.config import TrainConfig, to_container
 from hrtem_msd.tracking import experiment_name
-from hrtem_sim.errors import SpecError
 
 # Keys that may change between the interrupted run and its resumption.
-MAY_CHANGE = ("resume", "trainer.max_epochs", "trainer.max_time", "trainer.progress", "run")
+MAY_CHANGE = (
+    "resume",
+    "trainer.max_epochs",
+    "trainer.max_time",
+    "trainer.cpu_max_time",
+    "trainer.progress",
+    "run",
+)
 
 
 def checkpoint_dir(out: str | Path, experiment_id: str, run_id: str) -> Path:
@@ -60,7 +66,9 @@ def find_resume(config: TrainConfig, uri: str) -> tuple[str, str]:
     if experiment is None:
         raise SpecError(f"resume={config.resume}: experiment {name!r} has no runs")
     if config.resume == "last":
-        runs = client.search_runs([experiment.experiment_id], order_by=["attributes.start_time DESC"])
+        runs = client.search_runs(
+            [experiment.experiment_id], order_by=["attributes.start_time DESC"]
+        )
         runs = [r for r in runs if _last(config, r.info.experiment_id, r.info.run_id).is_file()]
         if not runs:
             raise SpecError(f"resume=last: no run of {name!r} has a checkpoint under {config.out}")

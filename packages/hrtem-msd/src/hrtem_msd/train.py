@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from hrtem_sim import dataset_path, load_spec, simulate_dataset
+from hrtem_sim.errors import DatasetError
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import MLFlowLogger
@@ -30,8 +32,6 @@ from hrtem_msd.tracking import (
     log_run_context,
     tracking_uri,
 )
-from hrtem_sim import dataset_path, load_spec, simulate_dataset
-from hrtem_sim.errors import DatasetError
 
 MONITOR = "val/iou"
 
@@ -56,14 +56,16 @@ def global_rank() -> int:
     return 0
 
 
-def resolve_auto(config: TrainConfig) -> tuple[str, str]:
-    """(dataset profile, precision) with "auto" replaced: the GPU gets bf16 and the full profile."""
+def resolve_auto(config: TrainConfig) -> tuple[str, str, str | None]:
+    """(dataset profile, precision, max_time) with "auto" replaced: the GPU gets bf16 and the full
+    profile; the CPU float32, the small profile and ``cpu_max_time`` unless max_time is set."""
     gpu = torch.cuda.is_available() and config.trainer.accelerator in ("auto", "gpu", "cuda")
     profile = config.task.profile if config.task.profile != "auto" else ("full" if gpu else "small")
     precision = config.trainer.precision
     if precision == "auto":
         precision = "bf16-mixed" if gpu else "32-true"
-    return profile, precision
+    max_time = config.trainer.max_time or (None if gpu else config.trainer.cpu_max_time)
+    return profile, precision, max_time
 
 
 def ensure_dataset(config: TrainConfig, profile: str) -> Path:
@@ -106,7 +108,9 @@ def model_card(config: TrainConfig, data: HRTEMDataModule) -> ModelConfig:
     )
 
 
-def build_trainer(config: TrainConfig, precision: str, logger: MLFlowLogger) -> Trainer:
+def build_trainer(
+    config: TrainConfig, precision: str, max_time: str | None, logger: MLFlowLogger
+) -> Trainer:
     """The Lightning Trainer of ``config.trainer`` with checkpointing on val/iou."""
     t = config.trainer
     callbacks = [
@@ -122,7 +126,7 @@ def build_trainer(config: TrainConfig, precision: str, logger: MLFlowLogger) -> 
         strategy=t.strategy,
         precision=precision,
         max_epochs=t.max_epochs,
-        max_time=t.max_time,
+        max_time=max_time,
         limit_train_batches=t.limit_train_batches,
         limit_val_batches=t.limit_val_batches,
         log_every_n_steps=t.log_every_n_steps,
@@ -142,7 +146,7 @@ def train(config: TrainConfig) -> TrainResult:
         torch.set_num_threads(config.trainer.threads)
     uri = tracking_uri()
     check_tracking_server(uri)
-    profile, precision = resolve_auto(config)
+    profile, precision, max_time = resolve_auto(config)
     resume_run, ckpt = find_resume(config, uri) if config.resume else (None, None)
     seed_everything(config.seed, workers=True, verbose=False)
     data = HRTEMDataModule(
@@ -164,7 +168,7 @@ def train(config: TrainConfig) -> TrainResult:
         artifact_location=artifact_location(uri, experiment),
         run_id=resume_run,
     )
-    trainer = build_trainer(config, precision, logger)
+    trainer = build_trainer(config, precision, max_time, logger)
     processes = trainer.world_size
     lr = config.optim.lr * (processes if config.optim.scale_lr else 1)
     module = SegmentationModule(
@@ -181,6 +185,7 @@ def train(config: TrainConfig) -> TrainResult:
         context = to_container(config) | {
             "run": {
                 "precision": precision,
+                "max_time": max_time,
                 "profile": profile,
                 "processes": processes,
                 "effective_batch_size": config.data.batch_size * processes,

@@ -103,6 +103,11 @@ def mm_maps_t(g: torch.Tensor, maps: torch.Tensor) -> torch.Tensor:
     return total
 
 
+def _rows_of(buffer: torch.Tensor, b: int, rows: int, npx: int) -> torch.Tensor:
+    """A contiguous [b, rows, npx] view of the start of a flat buffer (one allocation for all blocks)."""
+    return buffer[: b * rows * npx].view(b, rows, npx)
+
+
 def _layer_taps(taps: torch.Tensor, width: int, shape: tuple[int, int]) -> torch.Tensor:
     """[B, 9 w, H*W] -> [B, w, 3, 3, H, W] (a view)."""
     return taps.view(taps.shape[0], width, 3, 3, *shape)
@@ -123,12 +128,11 @@ def msd_forward(
     width = plan.width
     maps = x.new_empty(b, plan.channels, h * w_px, dtype=storage)
     maps[:, :c] = x.reshape(b, c, h * w_px)
+    tap_buffer = maps.new_empty(b * 9 * width * plan.block * h * w_px, dtype=compute)  # reused
     for block in plan.blocks():
         c0 = plan.first_channel(block[0])
         outer = torch.cat([weight_rows(weights[k], 0, c0) for k in block]).to(compute)
-        taps = mm_maps(
-            outer, maps[:, :c0], maps.new_empty(b, outer.shape[0], h * w_px, dtype=compute)
-        )
+        taps = mm_maps(outer, maps[:, :c0], _rows_of(tap_buffer, b, outer.shape[0], h * w_px))
         for i, layer in enumerate(block):
             cl = plan.first_channel(layer)
             own = taps[:, 9 * width * i : 9 * width * (i + 1)]
@@ -164,9 +168,10 @@ def msd_backward(
     mm_maps(final.t().float(), g.float(), grads)
     grad_w: list[torch.Tensor] = [torch.empty(0)] * plan.depth
     grad_b: list[torch.Tensor] = [torch.empty(0)] * plan.depth
+    tap_buffer = grads.new_empty(b * 9 * width * plan.block * npx)  # reused by every block
     for block in reversed(plan.blocks()):
         c0 = plan.first_channel(block[0])
-        taps = grads.new_empty(b, 9 * width * len(block), npx)
+        taps = _rows_of(tap_buffer, b, 9 * width * len(block), npx)
         inner_grads: dict[int, torch.Tensor] = {}
         for i in reversed(range(len(block))):
             layer = block[i]
