@@ -1,5 +1,11 @@
 """The `hrtem` Typer app: one sub-app per concern, each only parses and hands off."""
 
+import os
+
+# OpenMP threads that spin at barriers make torch several times slower on small shared machines;
+# this only acts if set before torch is imported (see hrtem_msd.threads).
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import typer
 
 from hrtem_cli.analyze import app as analyze_app

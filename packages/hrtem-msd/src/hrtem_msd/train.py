@@ -25,6 +25,7 @@ from hrtem_msd.datamodule import HRTEMDataModule
 from hrtem_msd.model_config import ModelConfig
 from hrtem_msd.module import SegmentationModule
 from hrtem_msd.resume import checkpoint_dir, find_resume
+from hrtem_msd.threads import configure_threads
 from hrtem_msd.tracking import (
     artifact_location,
     check_tracking_server,
@@ -142,8 +143,7 @@ def build_trainer(
 def train(config: TrainConfig) -> TrainResult:
     """Simulate if needed, train, test at ``task.eval_dose``, log and register; see module doc."""
     start = time.time()
-    if config.trainer.threads:
-        torch.set_num_threads(config.trainer.threads)
+    configure_threads(config.trainer.threads)
     uri = tracking_uri()
     check_tracking_server(uri)
     profile, precision, max_time = resolve_auto(config)
