@@ -34,6 +34,12 @@ def _helpers():  # tests run with --import-mode=importlib: load the helper modul
     return module
 
 
+@pytest.fixture(scope="session")
+def mlflow_helpers():
+    """tests/msd/mlflow_helpers.py as a module (stores, a real mlflow server, a tiny model)."""
+    return _helpers()
+
+
 @pytest.fixture
 def store(
     tmp_path: Path, tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch

@@ -193,3 +193,22 @@ def test_auto_on_cpu_is_float32_small_and_time_bounded() -> None:
         CONFIGS,
     )
     assert resolve_auto(config) == ("tiny", "bf16-mixed", "00:01:00:00")
+
+
+def test_train_against_a_real_mlflow_server(
+    tiny_nanoparticle_root: Path,
+    tmp_path: Path,
+    tmp_path_factory: pytest.TempPathFactory,
+    monkeypatch: pytest.MonkeyPatch,
+    mlflow_helpers: object,
+) -> None:
+    backend = mlflow_helpers.sqlite_store(tmp_path_factory, tmp_path)
+    monkeypatch.chdir(tmp_path)
+    with mlflow_helpers.mlflow_server(tmp_path, backend) as url:
+        monkeypatch.setenv("MLFLOW_TRACKING_URI", url)
+        result = train(compose(tiny(tiny_nanoparticle_root), CONFIGS))
+        [run] = runs(url)
+        assert run.info.run_id == result.run_id and "test/iou" in run.data.metrics
+        net = load_model("models:/hrtem-nanoparticle@candidate", task="nanoparticle")
+        assert net.config.in_channels == 1
+    assert (tmp_path / "artifacts").is_dir()  # the server stored the artifacts, not the client
