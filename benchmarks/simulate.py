@@ -1,7 +1,7 @@
 """Benchmark: simulate_dataset against a bare abTEM multislice of the same structures, and 1 vs 2 workers.
 
     .venv/bin/python benchmarks/simulate.py [--spec data_specs/nanoparticle.yaml] [--profile small]
-                                            [--samples 16] [--shard-size 2]
+                                            [--samples 32] [--shard-size 4]
 
 Prints, in one run:
 - bare abTEM: per-sample multislice time of the spec's first N structures (built beforehand) in
@@ -78,8 +78,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--spec", default="data_specs/nanoparticle.yaml")
     parser.add_argument("--profile", default="small")
-    parser.add_argument("--samples", type=int, default=16)
-    parser.add_argument("--shard-size", type=int, default=2)
+    parser.add_argument("--samples", type=int, default=32)
+    parser.add_argument("--shard-size", type=int, default=4)
     args = parser.parse_args()
 
     spec = dataclasses.replace(
