@@ -91,3 +91,35 @@ def test_empty_frame_counts_nothing() -> None:
     count = count_vacancies(probabilities, SAMPLING)
     assert (count.mo, count.vacancies, count.area) == (0, 0, 0.0)
     assert np.isnan(count.density)
+
+
+def test_vacancies_of_a_generated_mos2_layer_are_counted_exactly() -> None:
+    """A layer from hrtem_sim's MoS2 generator (S1 columns and empty S sites at random), its
+    columns grouped as the dataset labels them, shown as a species map: the count equals the
+    vacancies known from the generator, on the flake cut out of it."""
+    from hrtem_sim import build_structure, find_columns
+    from hrtem_sim.structures import MoS2Params
+
+    def columns(vacancies: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        params = MoS2Params(s_vacancy_fraction=[vacancies] * 2, double_vacancy_fraction=[0.4] * 2)
+        structure = build_structure("mos2", params, (25.0, 25.0), np.random.default_rng(7))
+        cell = tuple(structure.atoms.cell.lengths()[:2])
+        found = find_columns(
+            structure.atoms.positions[:, :2], structure.atoms.numbers, "mos2", cell
+        )
+        inside = np.all((found.positions >= FLAKE[0]) & (found.positions <= FLAKE[1]), axis=1)
+        return found.positions[inside], found.classes[inside], found.counts[inside]
+
+    xy, classes, _ = columns(0.08)
+    perfect_xy, perfect_classes, _ = columns(0.0)  # same seed: same lattice, no vacancies
+    mo = perfect_xy[perfect_classes == 1]
+    s_sites = perfect_xy[perfect_classes != 1]
+    present, _ = cKDTree(xy[classes != 1]).query(s_sites, distance_upper_bound=0.1)
+    empty = np.isinf(present)
+    predicted = np.array([len(n) for n in cKDTree(mo).query_ball_point(s_sites, r=2.0)]) == 3
+    expected = (classes == 3).sum() + 2 * (empty & predicted).sum()
+    assert (classes == 3).sum() > 0 and (empty & predicted).sum() > 0
+
+    count = count_vacancies(species_probabilities(xy, classes), SAMPLING)
+    assert (count.s1, count.empty_sites) == ((classes == 3).sum(), (empty & predicted).sum())
+    assert count.vacancies == expected, (count, expected)
