@@ -24,7 +24,7 @@ from hrtem_msd.config import TrainConfig, to_container
 from hrtem_msd.datamodule import HRTEMDataModule
 from hrtem_msd.model_config import ModelConfig
 from hrtem_msd.module import SegmentationModule
-from hrtem_msd.resume import checkpoint_dir, find_resume
+from hrtem_msd.resume import find_resume
 from hrtem_msd.threads import configure_threads
 from hrtem_msd.tracking import (
     artifact_location,
@@ -233,6 +233,3 @@ def _log_best(
         return log_model(
             net, model_card(config, data), registered_name=name if config.mlflow.register else None
         )
-
-
-__all__ = ["TrainResult", "checkpoint_dir", "train"]
