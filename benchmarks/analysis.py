@@ -5,7 +5,10 @@ One run prints, each as a ratio against its baseline:
 1. a large frame (``--size``, 4096 supported) through an MSD-net with Hamming-blended windows:
    ``tiled_predict`` vs MONAI ``sliding_window_inference`` on the same model, windows, overlap,
    batch and Hamming weight map: wall time and peak memory, each variant in its own subprocess
-   (peak RSS reset just before inference, so the figure is what inference added);
+   (peak RSS reset just before inference, so the figure is what inference added). The variants
+   run ``--repeats`` times in A B B A order and the ratio is taken pair by pair (median, min,
+   max), so a drift in the machine's speed cancels; the time spent outside the model's forward
+   pass (window slicing, blending, normalising: what the inferer itself costs) is shown apart;
 2. series throughput on 1024^2 frames [frames/s]: ``tiled_predict`` vs one whole-frame forward
    pass of the same model (the cost of the overlap).
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 import argparse
 import json
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -54,6 +58,15 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
     frame = torch.randn(1, args.size, args.size, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         model(frame[None, :, :64, :64])  # warm-up outside the measurement
+    forward, in_model = model.forward, [0.0]
+
+    def timed_forward(x: torch.Tensor) -> torch.Tensor:
+        start = time.perf_counter()
+        logits = forward(x)
+        in_model[0] += time.perf_counter() - start
+        return logits
+
+    model.forward = timed_forward
     Path("/proc/self/clear_refs").write_text("5")  # reset VmHWM to the current RSS
     before = rss_kib("VmRSS")
     start = time.perf_counter()
@@ -74,7 +87,11 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
     seconds = time.perf_counter() - start
     corner = out[:, :256, :256].contiguous()
     torch.save(corner, args.corner_file)
-    return {"seconds": seconds, "peak_mib": (rss_kib("VmHWM") - before) / 1024}
+    return {
+        "seconds": seconds,
+        "outside_model": seconds - in_model[0],
+        "peak_mib": (rss_kib("VmHWM") - before) / 1024,
+    }
 
 
 def in_subprocess(variant: str, args: argparse.Namespace, corner_file: Path) -> dict[str, float]:
@@ -114,6 +131,11 @@ def series_throughput(args: argparse.Namespace) -> tuple[float, float]:
     return tiled, len(frames) / (time.perf_counter() - start)
 
 
+def spread(values: list[float]) -> str:
+    """``median (min-max)`` of ratios."""
+    return f"{statistics.median(values):.2f} ({min(values):.2f}-{max(values):.2f})"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawTextHelpFormatter
@@ -124,6 +146,9 @@ def main() -> None:
     parser.add_argument("--overlap", type=float, default=0.5)
     parser.add_argument("--batch-size", type=int, default=4)
     parser.add_argument("--series-frames", type=int, default=3)
+    parser.add_argument(
+        "--repeats", type=int, default=2, help="runs of each variant, in A B B A order"
+    )
     parser.add_argument("--variant", choices=["hrtem", "monai"], help=argparse.SUPPRESS)
     parser.add_argument("--corner-file", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -135,16 +160,27 @@ def main() -> None:
         f"frame {args.size}^2, MSD-net depth {args.depth}, window {args.window}, "
         f"overlap {args.overlap}, batch {args.batch_size}, {torch.get_num_threads()} threads"
     )
+    runs: dict[str, list[dict[str, float]]] = {"hrtem": [], "monai": []}
     with tempfile.TemporaryDirectory() as tmp:
-        ours = in_subprocess("hrtem", args, Path(tmp) / "hrtem.pt")
-        monai = in_subprocess("monai", args, Path(tmp) / "monai.pt")
+        for repeat in range(args.repeats):
+            order = ("hrtem", "monai") if repeat % 2 == 0 else ("monai", "hrtem")
+            for variant in order:
+                runs[variant].append(in_subprocess(variant, args, Path(tmp) / f"{variant}.pt"))
         corners = [torch.load(Path(tmp) / f, weights_only=True) for f in ("hrtem.pt", "monai.pt")]
     difference = (corners[0] - corners[1]).abs().max()
-    print(f"  tiled_predict : {ours['seconds']:8.1f} s  peak +{ours['peak_mib']:8.0f} MiB")
-    print(f"  MONAI sliding : {monai['seconds']:8.1f} s  peak +{monai['peak_mib']:8.0f} MiB")
+    for name, variant in (("tiled_predict", "hrtem"), ("MONAI sliding", "monai")):
+        seconds = statistics.median(r["seconds"] for r in runs[variant])
+        outside = statistics.median(r["outside_model"] for r in runs[variant])
+        peak = statistics.median(r["peak_mib"] for r in runs[variant])
+        print(
+            f"  {name} : {seconds:8.1f} s (outside the model {outside:6.2f} s)  "
+            f"peak +{peak:8.0f} MiB   [median of {args.repeats}]"
+        )
+    time_ratios = [a["seconds"] / b["seconds"] for a, b in zip(*runs.values(), strict=True)]
+    memory_ratios = [a["peak_mib"] / b["peak_mib"] for a, b in zip(*runs.values(), strict=True)]
     print(
-        f"  ratio hrtem/MONAI: time {ours['seconds'] / monai['seconds']:.2f}, "
-        f"peak memory {ours['peak_mib'] / monai['peak_mib']:.2f}; "
+        f"  ratio hrtem/MONAI, pair by pair: time {spread(time_ratios)}, "
+        f"peak memory {spread(memory_ratios)}; "
         f"max |difference| of probabilities (256^2 corner) {difference:.1e}"
     )
     tiled, whole = series_throughput(args)

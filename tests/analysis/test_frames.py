@@ -3,6 +3,7 @@ grouping, sampling and time from metadata or options, unreadable frames as recor
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 
 import h5py
@@ -11,6 +12,12 @@ import pytest
 import tifffile
 from hrtem_analysis.frames import natural_key, open_frames
 from hrtem_sim.errors import ImageError
+
+_spec = importlib.util.spec_from_file_location(
+    "microscope_files", Path(__file__).parents[1] / "sim" / "microscope_files.py"
+)
+microscope_files = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(microscope_files)
 
 # Images as files store them: [N, rows = y, cols = x]; frame k is filled with k plus a ramp in x.
 STACK = (np.arange(7)[:, None, None] + np.linspace(0, 0.5, 24)[None, None, :]) * np.ones(
@@ -126,3 +133,32 @@ def test_corrupt_and_nan_frames_are_records_not_exceptions(tmp_path: Path) -> No
     assert frames[2].error.startswith(f"{tmp_path / 'a3.tif'}: unreadable")
     assert "NaN" in frames[3].error and "a4.npy" in frames[3].error
     np.testing.assert_array_equal(frames[4].image[0], STACK[4].T)
+
+
+# STACK in each microscope format, pixels 0.1 nm in x by 0.2 nm in y, and a time step [s].
+MICROSCOPE_STACKS = {
+    ".emd": lambda path, dt: microscope_files.write_emd_berkeley(path, STACK, (0.1, 0.2), dt),
+    ".ser": lambda path, dt: microscope_files.write_ser(path, STACK, (1e-10, 2e-10), dt),
+    ".dm3": lambda path, dt: microscope_files.write_dm(path, STACK, (0.1, 0.2), 3, dt),
+    ".dm4": lambda path, dt: microscope_files.write_dm(path, STACK, (0.1, 0.2), 4, dt),
+}
+
+
+@pytest.mark.parametrize("suffix", list(MICROSCOPE_STACKS))
+def test_microscope_stacks_give_sampling_and_time_from_metadata(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"stack{suffix}"
+    MICROSCOPE_STACKS[suffix](path, 0.5)
+    frames = list(open_frames(path))  # neither sampling nor frame_interval given
+    assert [f.source for f in frames] == [f"stack{suffix}[{t}]" for t in range(7)]
+    assert [f.time for f in frames] == pytest.approx([0.5 * t for t in range(7)])
+    for t, frame in enumerate(frames):
+        assert frame.error is None and frame.sampling == pytest.approx((1.0, 2.0))
+        np.testing.assert_array_equal(frame.image[0], STACK[t].T)
+    focal = open_frames(path, channels=3).read(1)  # images 3..5, taken 1.5 s after images 0..2
+    np.testing.assert_array_equal(focal.image, np.swapaxes(STACK[3:6], 1, 2))
+    assert focal.time == pytest.approx(1.5)
+    untimed = tmp_path / f"untimed{suffix}"
+    MICROSCOPE_STACKS[suffix](untimed, None)  # a frame axis without time units: the index
+    assert [f.time for f in open_frames(untimed)] == list(range(7))

@@ -1,4 +1,4 @@
-"""A tiny real MoS2 exit-wave dataset (abTEM), simulated once per test session."""
+"""A tiny real nanoparticle dataset (abTEM) simulated once per session; MLflow test helpers."""
 
 import importlib.util
 from pathlib import Path
@@ -7,13 +7,6 @@ import pytest
 from hrtem_sim import load_spec, simulate_dataset
 
 SPECS = Path(__file__).resolve().parents[2] / "data_specs"
-
-
-@pytest.fixture(scope="session")
-def tiny_mos2(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """data_specs/mos2.yaml, profile tiny (5 samples, 16 Å cell), simulated in this process."""
-    spec = load_spec(SPECS / "mos2.yaml", profile="tiny")
-    return simulate_dataset(spec, tmp_path_factory.mktemp("data"), workers=0, progress=False)
 
 
 @pytest.fixture(scope="session")

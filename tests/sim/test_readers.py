@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+import re
 import struct
 from pathlib import Path
 
@@ -11,6 +13,12 @@ import pytest
 import tifffile
 from hrtem_sim.errors import ImageError
 from hrtem_sim.readers import read_image, read_stack
+
+_spec = importlib.util.spec_from_file_location(
+    "microscope_files", Path(__file__).with_name("microscope_files.py")
+)
+microscope_files = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(microscope_files)
 
 # Rows are y (30), columns are x (40), as a microscope file stores them.
 FRAME = np.random.default_rng(0).random((30, 40)).astype(np.float32)
@@ -118,3 +126,43 @@ def test_bad_files_are_one_line_errors_naming_the_file(tmp_path: Path) -> None:
         ImageError, match=r"pickle\.npy: unreadable \(Object arrays cannot be loaded"
     ):
         read_image(tmp_path / "pickle.npy")
+
+
+# Each microscope format's writer, pixels 0.05 nm in x by 0.04 nm in y (SER calibrates in m).
+MICROSCOPE_WRITERS = {
+    ".emd": lambda path, data: microscope_files.write_emd_berkeley(path, data, (0.05, 0.04)),
+    ".ser": lambda path, data: microscope_files.write_ser(path, data, (5e-11, 4e-11)),
+    ".dm3": lambda path, data: microscope_files.write_dm(path, data, (0.05, 0.04), version=3),
+    ".dm4": lambda path, data: microscope_files.write_dm(path, data, (0.05, 0.04), version=4),
+}
+
+
+@pytest.mark.parametrize("suffix", list(MICROSCOPE_WRITERS))
+def test_microscope_image_and_series_via_rosettasciio(tmp_path: Path, suffix: str) -> None:
+    write = MICROSCOPE_WRITERS[suffix]  # DM files also hold a thumbnail, which is skipped
+    write(tmp_path / f"frame{suffix}", FRAME)
+    image, sampling = read_image(tmp_path / f"frame{suffix}")
+    assert image.shape == (40, 30) and image.dtype == np.float32
+    np.testing.assert_array_equal(image, FRAME.T)
+    assert sampling == pytest.approx((0.5, 0.4))  # (sx, sy) in Å
+    series = np.stack([FRAME, FRAME + 1, FRAME + 2])
+    write(tmp_path / f"series{suffix}", series)
+    stack, sampling = read_stack(tmp_path / f"series{suffix}")
+    assert stack.shape == (3, 40, 30)
+    np.testing.assert_array_equal(stack, np.swapaxes(series, 1, 2))
+    assert sampling == pytest.approx((0.5, 0.4))
+    with pytest.raises(ImageError, match=r"expected a 2-D image, got shape \(3, 30, 40\)"):
+        read_image(tmp_path / f"series{suffix}")
+
+
+@pytest.mark.parametrize("suffix", list(MICROSCOPE_WRITERS))
+def test_truncated_microscope_files_are_one_line_errors_naming_the_file(
+    tmp_path: Path, suffix: str
+) -> None:
+    path = tmp_path / f"cut{suffix}"
+    MICROSCOPE_WRITERS[suffix](path, np.stack([FRAME, FRAME + 1]))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    for read in (read_image, read_stack):
+        with pytest.raises(ImageError, match=rf"^{re.escape(str(path))}: unreadable") as error:
+            read(path)
+        assert "\n" not in str(error.value)

@@ -1,4 +1,4 @@
-"""`hrtem analyze particles|series|mos2`: per-frame numbers from a trained model, as tables and plots."""
+"""`hrtem analyze particles|series|mos2|vacancy-check`: per-frame numbers from a trained model."""
 
 from __future__ import annotations
 
@@ -266,3 +266,41 @@ def mos2(
         workers,
         scheduler,
     )
+
+
+@app.command("vacancy-check")
+@one_line_errors()
+def vacancy_check(
+    model: Model,
+    doses: Annotated[
+        str, typer.Option(help="Comma-separated doses [e-/Å^2]: those of your experiment.")
+    ] = "200,1000,5000",
+    out: Annotated[
+        Path, typer.Option("--out", "-o", help="Where vacancy_check.csv and .png go.")
+    ] = Path("outputs/vacancy-check"),
+    batch_size: Annotated[int, typer.Option(min=1, help="Test images per forward pass.")] = 8,
+    overrides: Annotated[
+        list[str] | None,
+        typer.Argument(
+            help="Config overrides for a model directory, e.g. data.root=/scratch/data.",
+            show_default=False,
+        ),
+    ] = None,
+) -> None:
+    """Check a MoS2 model's vacancy counts on simulations whose counts are known.
+
+    The test split of the model's own training run is formed at each dose; the vacancies counted
+    on the model's output are compared with the true counts: mean absolute error, bias and the
+    fraction of images counted exactly, per dose, with a plot of counted against true.
+    """
+    from hrtem_analysis.vacancy_check import agreement_figure, agreement_summary, vacancy_agreement
+    from hrtem_msd.evaluate import evaluated
+
+    from hrtem_cli.evaluate import parse_doses
+
+    table = vacancy_agreement(evaluated(model, overrides or []), parse_doses(doses), batch_size)
+    out.mkdir(parents=True, exist_ok=True)
+    table.to_csv(out / "vacancy_check.csv", index=False)
+    agreement_figure(table).savefig(out / "vacancy_check.png", dpi=120)
+    typer.echo(agreement_summary(table).to_string(index=False, float_format="%.2f"))
+    typer.echo(f"wrote {out / 'vacancy_check.csv'} and {out / 'vacancy_check.png'}")

@@ -19,7 +19,7 @@ of the model's ``config.defocus`` (images ``t C .. t C + C - 1`` are frame t). A
 than C images at the end is a failed frame, and a source of fewer than C images is an ImageError.
 
 Time [s] of frame t: ``t * frame_interval`` when given, else the stack's time axis (rosettasciio
-navigation axis in s/ms/µs), else the frame index t. A frame that cannot be read (truncated,
+frame axis in s/ms/µs), else the frame index t. A frame that cannot be read (truncated,
 corrupt, NaNs) comes back as a :class:`Frame` with ``error`` set and ``image`` None.
 """
 
@@ -41,17 +41,13 @@ from hrtem_sim.readers import (
     hdf5_sampling,
     read_image,
     read_stack,
+    rsciio_image_signal,
     signal_sampling,
     tiff_sampling,
 )
 
 from hrtem_analysis.tiled import sampling_pair
 
-# rosettasciio plugin of each microscope format.
-_MICROSCOPE = {
-    ".dm3": "digitalmicrograph", ".dm4": "digitalmicrograph", ".emd": "emd", ".ser": "tia",
-    ".mrc": "mrc",
-}  # fmt: skip
 _TIME_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0}
 
 
@@ -81,17 +77,6 @@ class _StackInfo:
     time_step: float | None
 
 
-def _rsciio_signal(path: Path) -> dict:
-    import importlib
-
-    module = importlib.import_module(f"rsciio.{_MICROSCOPE[path.suffix.lower()]}")
-    signals = module.file_reader(str(path), lazy=True)
-    images = [s for s in signals if sum(not a.get("navigate", False) for a in s["axes"]) == 2]
-    if not images:
-        raise ImageError(f"{path}: no image signal in the file")
-    return images[0]
-
-
 def _stack_info(path: Path) -> _StackInfo:
     """Shape, sampling and time step of a stack file, without reading its pixels."""
     suffix = path.suffix.lower()
@@ -104,10 +89,10 @@ def _stack_info(path: Path) -> _StackInfo:
     if suffix in {".tif", ".tiff"}:
         with tifffile.TiffFile(path) as tif:
             return _StackInfo(tif.series[0].shape, tiff_sampling(tif, path), None)
-    signal = _rsciio_signal(path)
+    signal = rsciio_image_signal(path, lazy=True)
     axes = signal["axes"]
     time_step = None
-    if len(axes) == 3 and axes[0].get("navigate", False):
+    if len(axes) == 3:  # the frame axis; EMD does not mark it as navigation
         factor = _TIME_UNITS.get(str(axes[0].get("units")).strip())
         time_step = float(axes[0]["scale"]) * factor if factor else None
     return _StackInfo(tuple(signal["data"].shape), signal_sampling(axes), time_step)
@@ -127,7 +112,7 @@ def _read_slice(path: Path, index: tuple[int, ...]) -> np.ndarray:
             keys = np.arange(int(np.prod(shape[:-2]))).reshape(shape[:-2])[index]
             data = tif.asarray(key=keys.ravel().tolist(), series=0)
             return data.reshape(*keys.shape, *shape[-2:])
-    return np.asarray(_rsciio_signal(path)["data"][index])
+    return np.asarray(rsciio_image_signal(path, lazy=True)["data"][index])
 
 
 def _checked(data: np.ndarray, name: str) -> np.ndarray:

@@ -184,7 +184,8 @@ class HRTEMDataModule(LightningDataModule):
         return self._generator
 
     def form(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:
-        """Images and labels for a collated batch on its device (random or fixed draws)."""
+        """Images ``[B, C, h, w]``, labels ``[B, h, w]`` and their sampling ``[B, 2]`` [Å/px] for a
+        collated batch on its device (random draws when training, else fixed per sample)."""
         wave, sampling = batch["wave"], batch["sampling"]
         if training:
             formation = self.formation
@@ -197,7 +198,12 @@ class HRTEMDataModule(LightningDataModule):
         labels = self.render(batch["points"], batch["classes"], batch["valid"], grid)
         if training:
             images, labels = augment(images, labels, self._train_generator())
-        return {"image": normalise(images), "label": labels, "index": batch["index"]}
+        return {
+            "image": normalise(images),
+            "label": labels,
+            "sampling": grid.sampling,
+            "index": batch["index"],
+        }
 
     def render(
         self, points: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, grid: DetectorGrid

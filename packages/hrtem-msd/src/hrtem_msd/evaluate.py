@@ -39,6 +39,11 @@ class Evaluated:
     config: TrainConfig
 
 
+def evaluated(uri: str, overrides: Sequence[str] = (), task: str | None = None) -> Evaluated:
+    """The model at ``uri`` with its training config; ``task``: refuse a model of another task."""
+    return Evaluated(uri, load_model(uri, task=task), training_config(uri, overrides))
+
+
 def training_config(uri: str, overrides: Sequence[str] = ()) -> TrainConfig:
     """The TrainConfig a model was trained with (from its run), else the task's current config."""
     run_id = _run_id(uri)
@@ -69,13 +74,11 @@ def _run_id(uri: str) -> str | None:
     return None
 
 
-def sweep(
-    model: Evaluated, doses: Sequence[float], batch_size: int = 8, progress: bool = True
-) -> pd.DataFrame:
-    """Rows (model, dose, iou, dice, f1 — means over classes — and per-class columns)."""
+def held_out_data(model: Evaluated, batch_size: int = 8) -> HRTEMDataModule:
+    """The test split of the model's training data, formed as in its run (``set_eval_dose``)."""
     config = model.config
     spec = load_spec(config.task.spec, profile=_profile(config, model.net))
-    data = HRTEMDataModule(
+    return HRTEMDataModule(
         dataset_path(spec, config.data.root),
         labels=config.task.labels,
         optics=config.task.optics,
@@ -85,6 +88,13 @@ def sweep(
         test_fraction=config.data.test_fraction,
         seed=config.seed,
     )
+
+
+def sweep(
+    model: Evaluated, doses: Sequence[float], batch_size: int = 8, progress: bool = True
+) -> pd.DataFrame:
+    """Rows (model, dose, iou, dice, f1 — means over classes — and per-class columns)."""
+    data = held_out_data(model, batch_size)
     classes = model.net.config.classes
     rows = []
     from tqdm import tqdm
@@ -147,11 +157,9 @@ def evaluate(
     and log both, with the metrics per dose, to an MLflow run "evaluate" of the first model's task."""
     if not doses or any(not d > 0 for d in doses):
         raise SpecError(f"doses: need one or more values > 0 e/Å^2, got {list(doses)}")
-    models = []
+    models: list[Evaluated] = []
     for uri in uris:
-        config = training_config(uri, overrides)
-        net = load_model(uri, task=models[0].net.config.task if models else None)
-        models.append(Evaluated(uri, net, config))
+        models.append(evaluated(uri, overrides, task=models[0].net.config.task if models else None))
     table = pd.concat([sweep(m, doses, progress=progress) for m in models], ignore_index=True)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)

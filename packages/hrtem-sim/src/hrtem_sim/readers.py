@@ -74,16 +74,29 @@ def signal_sampling(axes: list[dict[str, Any]]) -> Sampling:
     )
 
 
-def _read_rsciio(path: Path) -> tuple[np.ndarray, Sampling]:
+def is_image_signal(signal: dict[str, Any]) -> bool:
+    """Whether a rosettasciio signal holds images: its last two axes (rows, columns) are signal
+    axes. Leading axes count frames whether marked navigation or not (Berkeley EMD marks none)."""
+    axes = signal["axes"]
+    return len(axes) >= 2 and not any(axis.get("navigate", False) for axis in axes[-2:])
+
+
+def rsciio_image_signal(path: Path, lazy: bool = False) -> dict[str, Any]:
+    """The first image signal of a microscope file (DM3/DM4, EMD, SER, MRC) read by
+    rosettasciio; ``lazy``: its data a dask array, read when indexed."""
     import importlib
 
     reader = importlib.import_module(f"rsciio.{_RSCIIO[path.suffix.lower()]}").file_reader
-    signals = reader(str(path))
-    images = [s for s in signals if sum(not a.get("navigate", False) for a in s["axes"]) == 2]
+    signals = reader(str(path), lazy=lazy)
+    images = [s for s in signals if is_image_signal(s)]
     if not images:
         shapes = [tuple(np.shape(s["data"])) for s in signals]
         raise ImageError(f"{path}: no 2-D image in the file (signals of shape {shapes})")
-    signal = images[0]
+    return images[0]
+
+
+def _read_rsciio(path: Path) -> tuple[np.ndarray, Sampling]:
+    signal = rsciio_image_signal(path)
     return np.asarray(signal["data"]), signal_sampling(signal["axes"])
 
 

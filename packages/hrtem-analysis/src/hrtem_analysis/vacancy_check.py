@@ -1,0 +1,97 @@
+"""How well a MoS2 model counts sulphur vacancies, checked on simulations with known counts.
+
+The test split of the model's own training run (abTEM exit waves of MoS2 layers with random S1
+columns and empty S sites) is formed into focal series at each dose exactly as in evaluation; the
+vacancies counted on the model's probabilities are compared with those counted on the labels.
+The label count is the truth: the labels hold every S1 column and no column at an empty site, and
+:func:`hrtem_analysis.vacancies.count_vacancies` is exact on them (tested on generated layers).
+Run it at the dose of your experiment before publishing counts from that model.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from hrtem_msd.evaluate import Evaluated, held_out_data
+from hrtem_sim.errors import SpecError
+from matplotlib.figure import Figure
+
+from hrtem_analysis.vacancies import SPECIES, count_vacancies
+
+
+def vacancy_agreement(
+    model: Evaluated, doses: Sequence[float], batch_size: int = 8, progress: bool = True
+) -> pd.DataFrame:
+    """One row per test image and dose: dose [e-/Å^2], index, and true / predicted ``vacancies``,
+    ``s1`` columns and ``empty`` S sites (``*_true``, ``*_pred``)."""
+    classes = tuple(model.net.config.classes)
+    if classes != SPECIES:
+        raise SpecError(
+            f"{model.uri}: classes {list(classes)}; counting vacancies needs {list(SPECIES)} "
+            "(a model of the mos2 task)"
+        )
+    from tqdm import tqdm
+
+    data = held_out_data(model, batch_size)
+    rows = []
+    for dose in tqdm(doses, desc=f"vacancies ({model.uri})", disable=not progress):
+        data.set_eval_dose(dose)
+        with torch.no_grad():
+            for batch in data.test_dataloader():
+                formed = data.form(batch, training=False)
+                predicted = torch.softmax(model.net(formed["image"]), dim=1)
+                truth = F.one_hot(formed["label"], len(SPECIES)).permute(0, 3, 1, 2).float()
+                for index, p, t, sampling in zip(
+                    formed["index"].tolist(),
+                    predicted,
+                    truth,
+                    formed["sampling"].tolist(),
+                    strict=True,
+                ):
+                    row = {"dose": float(dose), "index": index}
+                    for suffix, probabilities in (("true", t), ("pred", p)):
+                        count = count_vacancies(probabilities, tuple(sampling))
+                        row[f"vacancies_{suffix}"] = count.vacancies
+                        row[f"s1_{suffix}"] = count.s1
+                        row[f"empty_{suffix}"] = count.empty_sites
+                    rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
+    """Per dose: images, mean true and predicted vacancies per image, mean absolute error, bias
+    (mean predicted - true) and the fraction of images counted exactly."""
+    error = table["vacancies_pred"] - table["vacancies_true"]
+    grouped = table.assign(error=error, abs_error=error.abs(), exact=error == 0).groupby("dose")
+    return pd.DataFrame(
+        {
+            "images": grouped.size(),
+            "true_mean": grouped["vacancies_true"].mean(),
+            "pred_mean": grouped["vacancies_pred"].mean(),
+            "mae": grouped["abs_error"].mean(),
+            "bias": grouped["error"].mean(),
+            "exact": grouped["exact"].mean(),
+        }
+    ).reset_index()
+
+
+def agreement_figure(table: pd.DataFrame) -> Figure:
+    """Predicted against true vacancies per image, one panel per dose, with the identity line."""
+    doses = sorted(table["dose"].unique())
+    fig = Figure(figsize=(3.2 * len(doses), 3.4))
+    axes = np.atleast_1d(fig.subplots(1, len(doses), sharex=True, sharey=True))
+    top = max(1, int(table[["vacancies_true", "vacancies_pred"]].to_numpy().max()))
+    for ax, dose in zip(axes, doses, strict=True):
+        rows = table[table["dose"] == dose]
+        ax.plot([0, top], [0, top], color="0.6", lw=1)
+        ax.scatter(rows["vacancies_true"], rows["vacancies_pred"], s=12, alpha=0.7)
+        ax.set_title(f"{dose:g} e$^-$/Å$^2$")
+        ax.set_xlabel("true vacancies")
+        ax.set_aspect("equal")
+    axes[0].set_ylabel("counted vacancies")
+    fig.tight_layout()
+    return fig

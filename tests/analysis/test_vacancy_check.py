@@ -1,0 +1,88 @@
+"""`hrtem analyze vacancy-check`: a registered MoS2 model's counts against the known counts of its
+test split (real abTEM exit waves, real MLflow registry)."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from hrtem_analysis.vacancy_check import agreement_summary, vacancy_agreement
+from hrtem_cli.main import app
+from hrtem_msd.config import compose
+from hrtem_msd.evaluate import evaluated
+from hrtem_msd.train import train
+from typer.testing import CliRunner
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+_spec = importlib.util.spec_from_file_location(
+    "synthetic", Path(__file__).with_name("synthetic.py")
+)
+synthetic = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(synthetic)
+
+
+@pytest.fixture
+def mos2_uri(tiny_mos2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    """A tiny MoS2 model trained for one epoch on the tiny dataset, registered in a sqlite store."""
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
+    monkeypatch.chdir(tmp_path)
+    overrides = [
+        "task=mos2",
+        "task.profile=tiny",
+        f"data.root={tiny_mos2.parent}",
+        "model.depth=4",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "trainer.progress=false",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "data.val_fraction=0.2",
+        "data.test_fraction=0.4",
+        "task.optics.detector_sampling.low=0.2",  # the tiny exit waves are sampled at 0.15 Å/px
+        "task.optics.detector_sampling.high=0.22",
+        "task.optics.output_size=[64,64]",
+    ]
+    train(compose(overrides, CONFIGS))
+    return "models:/hrtem-mos2@candidate"
+
+
+def test_counts_per_test_image_and_dose(mos2_uri: str) -> None:
+    table = vacancy_agreement(evaluated(mos2_uri), [200.0, 1e5], batch_size=2, progress=False)
+    assert len(table) == 2 * 2  # 2 test images (40 % of 5) at 2 doses
+    for suffix in ("true", "pred"):
+        assert (
+            table[f"vacancies_{suffix}"] == table[f"s1_{suffix}"] + 2 * table[f"empty_{suffix}"]
+        ).all()
+    by_dose = [rows.set_index("index") for _, rows in table.groupby("dose")]
+    truth = ["vacancies_true", "s1_true", "empty_true"]
+    pd.testing.assert_frame_equal(by_dose[0][truth], by_dose[1][truth])  # labels ignore dose
+    assert table["vacancies_true"].sum() > 0  # the tiny layers do have vacancies
+
+    summary = agreement_summary(table)
+    error = table["vacancies_pred"] - table["vacancies_true"]
+    assert list(summary["dose"]) == [200.0, 1e5]
+    assert list(summary["images"]) == [2, 2]
+    assert summary["mae"].tolist() == pytest.approx(error.abs().groupby(table["dose"]).mean())
+    assert summary["bias"].tolist() == pytest.approx(error.groupby(table["dose"]).mean())
+
+
+def test_cli_writes_table_and_plot(mos2_uri: str, tmp_path: Path) -> None:
+    out = tmp_path / "check"
+    args = ["analyze", "vacancy-check", "--model", mos2_uri, "--doses", "500", "--out", str(out)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert "mae" in result.stdout and f"wrote {out / 'vacancy_check.csv'}" in result.stdout
+    assert len(pd.read_csv(out / "vacancy_check.csv")) == 2
+    assert (out / "vacancy_check.png").stat().st_size > 5_000
+
+
+def test_a_model_of_another_task_is_one_line(tmp_path: Path) -> None:
+    model = synthetic.particle_model(tmp_path / "particle")
+    result = CliRunner().invoke(app, ["analyze", "vacancy-check", "--model", str(model)])
+    assert result.exit_code == 1
+    assert result.stderr.strip() == (
+        f"error: {model}: classes ['background', 'particle']; counting vacancies needs "
+        "['background', 'Mo', 'S2', 'S1'] (a model of the mos2 task)"
+    )
