@@ -85,6 +85,21 @@ def test_species_columns_and_bad_shape() -> None:
         count_vacancies(np.zeros((3, 8, 8)), SAMPLING)
 
 
+def test_a_column_split_between_species_counts_once_as_its_majority() -> None:
+    """An S column whose pixels the model splits between S2 (most) and S1 (a crescent) is one
+    column of species S2, not an S2 and an S1 column."""
+    xy, classes, _ = mos2_columns(0.0)
+    probabilities = species_probabilities(xy, classes)
+    target = interior_sulphur(xy, classes)[0]
+    ix, iy = np.meshgrid(np.arange(FRAME[0]), np.arange(FRAME[1]), indexing="ij")
+    x, y = xy[target] / SAMPLING
+    crescent = ((ix - x) ** 2 + (iy - y) ** 2 < 4**2) & (ix > x + 1)  # 1/3 of the column's disc
+    probabilities[3][crescent], probabilities[2][crescent] = probabilities[2][crescent], 0.0
+    assert (probabilities.argmax(axis=0)[crescent] == 3).all()
+    count = count_vacancies(probabilities, SAMPLING)
+    assert (count.s2, count.s1, count.vacancies) == ((classes == 2).sum(), 0, 0)
+
+
 def test_empty_frame_counts_nothing() -> None:
     probabilities = np.zeros((4, 32, 32))
     probabilities[0] = 1.0

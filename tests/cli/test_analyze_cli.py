@@ -117,3 +117,11 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
     line = one_line_error(["analyze", "particles", str(tmp_path / "nan.npy"), "--model", str(particle),
                            "--sampling", SAMPLING, "--out", str(tmp_path / "nan-out")])  # fmt: skip
     assert "every frame failed" in line and "nan.npy: image contains NaN" in line
+
+
+def test_help_shows_units_in_brackets() -> None:
+    """Units such as [s] and [nm^2] are printed, not taken for markup and dropped."""
+    result = CliRunner().invoke(app, ["analyze", "series", "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    for text in ("Frame sampling [Å/px]", "Time between frames [s]", "Smallest particle [nm^2]"):
+        assert text in result.stdout

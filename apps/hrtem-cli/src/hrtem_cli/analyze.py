@@ -16,6 +16,7 @@ if TYPE_CHECKING:
     from hrtem_analysis.series import SeriesSummary
 
 app = typer.Typer(
+    rich_markup_mode=None,  # help texts hold units in brackets, e.g. [Å/px], not markup
     name="analyze",
     help="Analyse frames with a trained model: particles, series over time, MoS2 vacancies.",
     no_args_is_help=True,

@@ -17,6 +17,7 @@ from hrtem_cli.simulate import simulate
 from hrtem_cli.train import train
 
 app = typer.Typer(
+    rich_markup_mode=None,  # help texts hold units in brackets, e.g. [Å/px], not markup
     name="hrtem",
     help="Deep-learning analysis of HR-TEM data, trained on abTEM simulations.",
     no_args_is_help=True,

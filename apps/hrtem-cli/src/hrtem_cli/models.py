@@ -12,7 +12,10 @@ from rich.table import Table
 from hrtem_cli.errors import one_line_errors
 
 app = typer.Typer(
-    name="models", help="Registered models: list, show, promote a version.", no_args_is_help=True
+    rich_markup_mode=None,  # help texts hold units in brackets, e.g. [Å/px], not markup
+    name="models",
+    help="Registered models: list, show, promote a version.",
+    no_args_is_help=True,
 )
 SUMMARY_METRICS = ("val/iou", "val/dice", "test/iou", "test/dice", "test/f1")
 

@@ -10,7 +10,10 @@ import typer
 from hrtem_cli.errors import one_line_errors
 
 app = typer.Typer(
-    name="mtf", help="The detector's MTF, fitted from images of vacuum.", no_args_is_help=True
+    rich_markup_mode=None,  # help texts hold units in brackets, e.g. [Å/px], not markup
+    name="mtf",
+    help="The detector's MTF, fitted from images of vacuum.",
+    no_args_is_help=True,
 )
 
 

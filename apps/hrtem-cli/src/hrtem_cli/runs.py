@@ -12,7 +12,12 @@ from rich.table import Table
 
 from hrtem_cli.errors import one_line_errors
 
-app = typer.Typer(name="runs", help="Tracked training runs: compare them.", no_args_is_help=True)
+app = typer.Typer(
+    rich_markup_mode=None,  # help texts hold units in brackets, e.g. [Å/px], not markup
+    name="runs",
+    help="Tracked training runs: compare them.",
+    no_args_is_help=True,
+)
 HEADERS = {
     "run_id": "run",
     "run_name": "name",

@@ -29,20 +29,30 @@ def find_columns(
     column cut by noise) are merged into their mass-weighted centroid.
     """
     probability = np.asarray(probability, dtype=np.float64)
+    return columns_with_scores(probability, probability[None], threshold, min_distance)[0]
+
+
+def columns_with_scores(
+    probability: np.ndarray, scores: np.ndarray, threshold: float = 0.5, min_distance: float = 0.0
+) -> tuple[np.ndarray, np.ndarray]:
+    """Columns as :func:`find_columns` finds them, and the sums ``[M, K]`` of the maps ``scores``
+    ``[K, H, W]`` over each column's pixels (over all its fragments when merged)."""
+    probability = np.asarray(probability, dtype=np.float64)
     if probability.ndim != 2:
         raise ImageError(f"probability map has shape {probability.shape}; expected [H, W]")
     if not np.isfinite(probability).all():
         raise ImageError("probability map contains NaN or infinite values")
     labels, n = ndimage.label(probability > threshold)
     if n == 0:
-        return np.zeros((0, 2))
+        return np.zeros((0, 2)), np.zeros((0, len(scores)))
     index = np.arange(1, n + 1)
     weight = probability - threshold
     positions = np.asarray(ndimage.center_of_mass(weight, labels, index), dtype=np.float64)
+    sums = np.stack([ndimage.sum_labels(score, labels, index) for score in scores], axis=1)
     if min_distance <= 0 or n == 1:
-        return positions
+        return positions, sums
     mass = ndimage.sum_labels(weight, labels, index)
-    return _merge_close(positions, mass, min_distance)
+    return _merge_close(positions, mass, sums, min_distance)
 
 
 def group_close(points: np.ndarray, distance: float) -> tuple[int, np.ndarray]:
@@ -56,14 +66,21 @@ def group_close(points: np.ndarray, distance: float) -> tuple[int, np.ndarray]:
     return connected_components(graph, directed=False)
 
 
-def _merge_close(positions: np.ndarray, mass: np.ndarray, distance: float) -> np.ndarray:
-    """Merge points closer than ``distance`` (in chains) into mass-weighted centroids."""
+def _merge_close(
+    positions: np.ndarray, mass: np.ndarray, sums: np.ndarray, distance: float
+) -> tuple[np.ndarray, np.ndarray]:
+    """Merge points closer than ``distance`` (in chains) into mass-weighted centroids, adding
+    their ``sums`` ``[M, K]``."""
     n, group = group_close(positions, distance)
     weight = np.bincount(group, weights=mass, minlength=n)
-    return np.stack(
+    merged = np.stack(
         [np.bincount(group, weights=mass * positions[:, a], minlength=n) / weight for a in (0, 1)],
         axis=1,
     )
+    added = np.stack(
+        [np.bincount(group, weights=sums[:, k], minlength=n) for k in range(sums.shape[1])], axis=1
+    )
+    return merged, added
 
 
 def match_columns(

@@ -25,7 +25,7 @@ import torch
 from hrtem_sim.errors import ImageError
 from scipy.spatial import cKDTree
 
-from hrtem_analysis.columns import find_columns, group_close
+from hrtem_analysis.columns import columns_with_scores, group_close
 from hrtem_analysis.tiled import sampling_pair
 
 SPECIES = ("background", "Mo", "S2", "S1")
@@ -57,8 +57,11 @@ def species_columns(
 ) -> dict[str, np.ndarray]:
     """Column positions ``[M, 2]`` [px] per species from probabilities ``[4, H, W]``.
 
-    The species map is the argmax; each connected region of one species is a column, placed at
-    its centroid weighted by that species' probability.
+    Columns are found first, species second: each connected region of pixels whose most likely
+    class is not background is one column, placed at its centroid weighted by
+    ``1 - p_background`` (regions closer than ``min_distance`` [px] merged), and given the
+    species with the largest summed probability over the region. A column whose pixels are split
+    between S2 and S1 therefore counts once, as one species, not as two columns.
     """
     probabilities = np.asarray(probabilities, dtype=np.float64)
     if probabilities.ndim != 3 or probabilities.shape[0] != len(SPECIES):
@@ -66,12 +69,10 @@ def species_columns(
             f"species probabilities have shape {probabilities.shape}; expected [4, H, W] "
             f"({', '.join(SPECIES)})"
         )
-    species = probabilities.argmax(axis=0)
-    return {
-        name: find_columns(np.where(species == c, probabilities[c], 0.0), 0.0, min_distance)
-        for c, name in enumerate(SPECIES)
-        if c > 0
-    }
+    column = np.where(probabilities.argmax(axis=0) > 0, 1.0 - probabilities[0], 0.0)
+    positions, votes = columns_with_scores(column, probabilities[1:], 0.0, min_distance)
+    species = 1 + votes.argmax(axis=1)
+    return {name: positions[species == c] for c, name in enumerate(SPECIES) if c > 0}
 
 
 def _bond_vectors(mo: np.ndarray, sulphur: np.ndarray) -> np.ndarray:

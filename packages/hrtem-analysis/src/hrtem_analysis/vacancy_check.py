@@ -80,18 +80,19 @@ def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
 
 
 def agreement_figure(table: pd.DataFrame) -> Figure:
-    """Predicted against true vacancies per image, one panel per dose, with the identity line."""
+    """Counted against true vacancies, one panel per dose, with the identity line; a marker's
+    area grows with the number of images at that point."""
     doses = sorted(table["dose"].unique())
-    fig = Figure(figsize=(3.2 * len(doses), 3.4))
+    fig = Figure(figsize=(3.2 * len(doses), 3.6), layout="constrained")
     axes = np.atleast_1d(fig.subplots(1, len(doses), sharex=True, sharey=True))
     top = max(1, int(table[["vacancies_true", "vacancies_pred"]].to_numpy().max()))
     for ax, dose in zip(axes, doses, strict=True):
         rows = table[table["dose"] == dose]
         ax.plot([0, top], [0, top], color="0.6", lw=1)
-        ax.scatter(rows["vacancies_true"], rows["vacancies_pred"], s=12, alpha=0.7)
+        pairs = rows.groupby(["vacancies_true", "vacancies_pred"]).size().reset_index(name="n")
+        ax.scatter(pairs["vacancies_true"], pairs["vacancies_pred"], s=12 * pairs["n"], alpha=0.7)
         ax.set_title(f"{dose:g} e$^-$/Å$^2$")
         ax.set_xlabel("true vacancies")
-        ax.set_aspect("equal")
+        ax.set(xlim=(-0.5, top + 0.5), ylim=(-0.5, top + 0.5), aspect="equal")
     axes[0].set_ylabel("counted vacancies")
-    fig.tight_layout()
     return fig
