@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from hrtem_msd.config import GROUPS, compose, to_container, to_yaml
+from hrtem_msd.config import GROUPS, compose, config_from_dict, to_container, to_yaml
 from hrtem_sim.errors import SpecError
 from hrtem_sim.optics import ImageFormation
 
@@ -47,6 +47,20 @@ def test_dotlist_overrides_are_typed() -> None:
     assert config.model.depth == 3 and config.model.name == "unet"
     plain = to_container(config)
     assert plain["model"]["name"] == "unet" and plain["trainer"]["devices"] == 8
+
+
+def test_losses_belong_to_the_task() -> None:
+    assert compose(["task=mos2"], CONFIGS).task.losses == {"ce": 1.0, "dice": 1.0}
+    assert compose([], CONFIGS).task.losses == {"ce": 1.0}
+    config = compose(["task.losses.focal=0.5", "task.class_weights=[1.0,4.0]"], CONFIGS)
+    assert config.task.losses == {"ce": 1.0, "focal": 0.5} and config.task.class_weights == [1, 4]
+    # a run logged when they were optim settings still loads, its losses now the task's
+    logged = to_container(compose([], CONFIGS))
+    del logged["task"]["losses"]
+    logged["optim"]["losses"] = {"dice": 1.0}
+    old = config_from_dict(logged)
+    assert old.task.losses == {"dice": 1.0} and old.optim.lr == 1e-3
+    assert logged["optim"]["losses"] == {"dice": 1.0}  # the caller's mapping is left as it was
 
 
 @pytest.mark.parametrize(

@@ -43,6 +43,10 @@ class TaskConfig:
 
     spec: data spec YAML; profile: its size profile ("auto": "small" on CPU, "full" on GPU);
     classes: class names, index 0 = background; eval_dose [e/Å^2]: dose of the test metrics.
+    losses: name -> weight among "ce", "dice", "focal" (empty: cross-entropy alone; an override
+    adds or reweights a term, weight 0 switches one off); class_weights: [K] weights of the
+    classes in every loss, or None. Both belong to the task: they answer its class balance (a
+    rare class, e.g. MoS2's S1 columns, needs Dice or weights).
     """
 
     name: str = "nanoparticle"
@@ -52,6 +56,8 @@ class TaskConfig:
     labels: LabelConfig = field(default_factory=LabelConfig)
     optics: ImageFormationConfig = field(default_factory=ImageFormationConfig)
     eval_dose: float = 200.0
+    losses: dict[str, float] = field(default_factory=dict)
+    class_weights: list[float] | None = None
 
 
 @dataclass
@@ -120,7 +126,7 @@ class DataConfig:
 
 @dataclass
 class OptimConfig:
-    """Adam and its schedule; losses: name -> weight among "ce", "dice", "focal".
+    """Adam and its schedule.
 
     lr [1/step] is the per-device rate; scale_lr multiplies it by the number of processes
     (linear scaling with the effective batch size), and both are logged.
@@ -129,8 +135,6 @@ class OptimConfig:
     lr: float = 1e-3
     scale_lr: bool = False
     scheduler: str = "cosine"
-    losses: dict[str, float] = field(default_factory=lambda: {"ce": 1.0})
-    class_weights: list[float] | None = None
 
 
 @dataclass
@@ -238,7 +242,11 @@ def config_from_dict(
     if not isinstance(data, dict) or not isinstance(data.get("model"), dict):
         raise SpecError(f"{source}: not a training config (no model section)")
     _, dotlist = _split_overrides(list(overrides))
-    return _typed([OmegaConf.create(data)], dotlist)
+    optim, task = dict(data.get("optim") or {}), dict(data.get("task") or {})
+    for key in ("losses", "class_weights"):  # runs logged before these moved from optim to task
+        if key in optim:
+            task.setdefault(key, optim.pop(key))
+    return _typed([OmegaConf.create({**data, "optim": optim, "task": task})], dotlist)
 
 
 def _typed(parts: list[Any], dotlist: list[str]) -> TrainConfig:

@@ -176,8 +176,8 @@ def train(config: TrainConfig) -> TrainResult:
         in_channels=data.in_channels,
         model=config.model.name,
         model_args={k: v for k, v in to_container(config.model).items() if k != "name"},
-        losses=config.optim.losses,
-        class_weights=config.optim.class_weights,
+        losses=config.task.losses,
+        class_weights=config.task.class_weights,
         lr=lr,
         scheduler=config.optim.scheduler,
     )
