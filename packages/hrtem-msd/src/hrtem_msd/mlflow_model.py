@@ -88,7 +88,7 @@ class HRTEMPyfunc:
         self.net = net
         self.config: ModelConfig = net.config
 
-    def predict(self, model_input: Any, params: dict[str, Any] | None = None) -> np.ndarray:
+    def predict(self, model_input: np.ndarray, params: dict[str, Any] | None = None) -> np.ndarray:
         images = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
         channels = self.config.in_channels
         if images.dim() != 4 or images.shape[1] != channels:
