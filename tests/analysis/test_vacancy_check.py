@@ -13,6 +13,7 @@ from hrtem_cli.main import app
 from hrtem_msd.config import compose
 from hrtem_msd.evaluate import evaluated
 from hrtem_msd.train import train
+from hrtem_sim.errors import SpecError
 from typer.testing import CliRunner
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -66,6 +67,10 @@ def test_counts_per_test_image_and_dose(mos2_uri: str) -> None:
     assert list(summary["images"]) == [2, 2]
     assert summary["mae"].tolist() == pytest.approx(error.abs().groupby(table["dose"]).mean())
     assert summary["bias"].tolist() == pytest.approx(error.groupby(table["dose"]).mean())
+    with pytest.raises(
+        SpecError, match=r"doses: need one or more values > 0 e/Å\^2, got \[-5\.0\]"
+    ):
+        vacancy_agreement(evaluated(mos2_uri), [-5.0], progress=False)
 
 
 def test_cli_writes_table_and_plot(mos2_uri: str, tmp_path: Path) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from hrtem_msd.evaluate import Evaluated, held_out_data
+from hrtem_msd.evaluate import Evaluated, check_doses, held_out_data
 from hrtem_sim.errors import SpecError
 from matplotlib.figure import Figure
 
@@ -28,6 +28,7 @@ def vacancy_agreement(
 ) -> pd.DataFrame:
     """One row per test image and dose: dose [e-/Å^2], index, and true / predicted ``vacancies``,
     ``s1`` columns and ``empty`` S sites (``*_true``, ``*_pred``)."""
+    check_doses(doses)
     classes = tuple(model.net.config.classes)
     if classes != SPECIES:
         raise SpecError(

@@ -74,6 +74,12 @@ def _run_id(uri: str) -> str | None:
     return None
 
 
+def check_doses(doses: Sequence[float]) -> None:
+    """A SpecError unless ``doses`` [e/Å^2] are one or more values > 0."""
+    if not doses or any(not d > 0 for d in doses):
+        raise SpecError(f"doses: need one or more values > 0 e/Å^2, got {list(doses)}")
+
+
 def held_out_data(model: Evaluated, batch_size: int = 8) -> HRTEMDataModule:
     """The test split of the model's training data, formed as in its run (``set_eval_dose``)."""
     config = model.config
@@ -155,8 +161,7 @@ def evaluate(
 ) -> pd.DataFrame:
     """Sweep every model over ``doses``; write ``out/dose_sweep.csv`` and ``out/dose_sweep.png``
     and log both, with the metrics per dose, to an MLflow run "evaluate" of the first model's task."""
-    if not doses or any(not d > 0 for d in doses):
-        raise SpecError(f"doses: need one or more values > 0 e/Å^2, got {list(doses)}")
+    check_doses(doses)
     models: list[Evaluated] = []
     for uri in uris:
         models.append(evaluated(uri, overrides, task=models[0].net.config.task if models else None))
