@@ -46,21 +46,34 @@ def vacancy_agreement(
                 formed = data.form(batch, training=False)
                 predicted = torch.softmax(model.net(formed["image"]), dim=1)
                 truth = F.one_hot(formed["label"], len(SPECIES)).permute(0, 3, 1, 2).float()
-                for index, p, t, sampling in zip(
-                    formed["index"].tolist(),
-                    predicted,
-                    truth,
-                    formed["sampling"].tolist(),
-                    strict=True,
-                ):
-                    row = {"dose": float(dose), "index": index}
-                    for suffix, probabilities in (("true", t), ("pred", p)):
-                        count = count_vacancies(probabilities, tuple(sampling))
-                        row[f"vacancies_{suffix}"] = count.vacancies
-                        row[f"s1_{suffix}"] = count.s1
-                        row[f"empty_{suffix}"] = count.empty_sites
-                    rows.append(row)
+                rows += [
+                    _counts(float(dose), index, p, t, tuple(sampling))
+                    for index, p, t, sampling in zip(
+                        formed["index"].tolist(),
+                        predicted,
+                        truth,
+                        formed["sampling"].tolist(),
+                        strict=True,
+                    )
+                ]
     return pd.DataFrame(rows)
+
+
+def _counts(
+    dose: float,
+    index: int,
+    predicted: torch.Tensor,
+    truth: torch.Tensor,
+    sampling: tuple[float, float],
+) -> dict[str, float]:
+    """One row: the counts of one image from its predicted and true probabilities ``[4, h, w]``."""
+    row: dict[str, float] = {"dose": dose, "index": index}
+    for suffix, probabilities in (("true", truth), ("pred", predicted)):
+        count = count_vacancies(probabilities, sampling)
+        row[f"vacancies_{suffix}"] = count.vacancies
+        row[f"s1_{suffix}"] = count.s1
+        row[f"empty_{suffix}"] = count.empty_sites
+    return row
 
 
 def agreement_summary(table: pd.DataFrame) -> pd.DataFrame:
