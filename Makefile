@@ -4,7 +4,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-PACKAGES := packages/hrtem-sim packages/hrtem-msd packages/hrtem-analysis apps/hrtem-cli
+PACKAGES := packages/hrtem-core packages/hrtem-sim packages/hrtem-msd packages/hrtem-analysis apps/hrtem-cli
+# What `pip install -e` gets: every package, hrtem-sim with the abTEM/ASE extra that simulating needs.
+EDITABLE := $(subst packages/hrtem-sim,packages/hrtem-sim[simulate],$(PACKAGES))
 STAMP := $(VENV)/.installed
 # No CUDA on this machine: pin the CPU build of torch (an unpinned torch pulls a multi-GB CUDA build).
 TORCH_CPU ?= torch==2.13.0
@@ -23,7 +25,7 @@ $(STAMP): $(addsuffix /pyproject.toml,$(PACKAGES)) requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	if ! command -v nvidia-smi >/dev/null 2>&1; then $(PY) -m pip install -q "$(TORCH_CPU)"; fi
-	$(PY) -m pip install -q $(addprefix -e ,$(PACKAGES)) -r requirements-dev.txt
+	$(PY) -m pip install -q $(addprefix -e ,$(EDITABLE)) -r requirements-dev.txt
 	touch $(STAMP)
 
 setup: $(STAMP) ## create .venv and install every package editable (fast when nothing changed)

@@ -19,3 +19,14 @@ def tiny_mos2(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
     spec = load_spec(SPECS / "mos2.yaml", profile="tiny")
     return simulate_dataset(spec, tmp_path_factory.mktemp("data"), workers=0, progress=False)
+
+
+@pytest.fixture(scope="session")
+def tiny_nanoparticle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data root holding data_specs/nanoparticle.yaml, profile tiny (4 Au samples), simulated."""
+    from hrtem_sim import load_spec, simulate_dataset
+
+    root = tmp_path_factory.mktemp("data")
+    spec = load_spec(SPECS / "nanoparticle.yaml", profile="tiny")
+    simulate_dataset(spec, root, workers=0, progress=False)
+    return root

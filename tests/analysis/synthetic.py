@@ -16,8 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hrtem_core.cards import ModelCard
 from hrtem_msd.mlflow_model import save_model_data
-from hrtem_msd.model_config import ModelConfig, build
+from hrtem_msd.models import build
 
 SAMPLING = 0.2  # [Å/px]
 SIZE = 128  # [px]
@@ -74,7 +75,7 @@ def threshold_model(
     in_channels: int = 1,
 ) -> Path:
     """An MSD-net whose logit k is ``slopes[k] * mean_c(x_c) + biases[k]`` on the normalised input."""
-    config = ModelConfig(
+    config = ModelCard(
         task=task,
         architecture="msd",
         model_args={"depth": 1, "width": 1, "dilations": [1]},

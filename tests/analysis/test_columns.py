@@ -2,8 +2,8 @@
 
 import numpy as np
 import pytest
-from hrtem_analysis.columns import count_events, find_columns, match_columns
-from hrtem_sim.errors import ImageError
+from hrtem_analysis.columns import count_events, detect_columns, match_columns
+from hrtem_core.errors import ImageError
 from scipy.spatial import cKDTree
 
 SHAPE = (120, 100)
@@ -29,31 +29,31 @@ def lattice(rng: np.random.Generator) -> np.ndarray:
 
 def test_find_columns_sub_pixel_positions_in_array_order() -> None:
     truth = lattice(np.random.default_rng(0))
-    found = find_columns(render(truth), threshold=0.5)
+    found = detect_columns(render(truth), threshold=0.5)
     assert found.shape == truth.shape
     _, nearest = cKDTree(found).query(truth)
     np.testing.assert_allclose(found[nearest], truth, atol=0.1)
-    single = find_columns(render(np.array([[30.3, 70.6]])))
+    single = detect_columns(render(np.array([[30.3, 70.6]])))
     np.testing.assert_allclose(single, [[30.3, 70.6]], atol=0.1)  # (x, y): axis 0 first
 
 
 def test_min_distance_merges_fragments_of_one_column() -> None:
     # One column cut into two fragments by a dip below the threshold.
     probability = render(np.array([[50.0, 50.0], [50.0, 54.0]]), sigma=1.0)
-    assert len(find_columns(probability, threshold=0.5)) == 2
-    assert len(find_columns(probability, threshold=0.5, min_distance=3.0)) == 2
-    merged = find_columns(probability, threshold=0.5, min_distance=5.0)
+    assert len(detect_columns(probability, threshold=0.5)) == 2
+    assert len(detect_columns(probability, threshold=0.5, min_distance=3.0)) == 2
+    merged = detect_columns(probability, threshold=0.5, min_distance=5.0)
     np.testing.assert_allclose(merged, [[50.0, 52.0]], atol=0.05)
 
 
 def test_empty_map_and_bad_input() -> None:
-    assert find_columns(np.zeros(SHAPE)).shape == (0, 2)
+    assert detect_columns(np.zeros(SHAPE)).shape == (0, 2)
     with pytest.raises(
         ImageError, match=r"probability map has shape \(2, 3, 4\); expected \[H, W\]"
     ):
-        find_columns(np.zeros((2, 3, 4)))
+        detect_columns(np.zeros((2, 3, 4)))
     with pytest.raises(ImageError, match="NaN"):
-        find_columns(np.full(SHAPE, np.nan))
+        detect_columns(np.full(SHAPE, np.nan))
 
 
 def test_match_columns_is_one_to_one_nearest_first() -> None:
@@ -78,7 +78,7 @@ def test_count_events_on_series_with_known_events() -> None:
         np.concatenate([np.delete(base, [3, 17, 40], axis=0), interstitial[:1]]) + 0.7,  # drift
         np.concatenate([base, interstitial]),  # three return, one more appears
     ]
-    series = [find_columns(render(f), threshold=0.5) for f in frames]
+    series = [detect_columns(render(f), threshold=0.5) for f in frames]
     table = count_events(series, max_distance=3.0, frames=[0, 1, 2, 5, 6])
     assert table["frame"].tolist() == [0, 1, 2, 5, 6]
     assert table["columns"].tolist() == [len(f) for f in frames]

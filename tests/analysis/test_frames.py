@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 import tifffile
 from hrtem_analysis.frames import natural_key, open_frames
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 
 _spec = importlib.util.spec_from_file_location(
-    "microscope_files", Path(__file__).parents[1] / "sim" / "microscope_files.py"
+    "microscope_files", Path(__file__).parents[1] / "core" / "microscope_files.py"
 )
 microscope_files = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(microscope_files)

@@ -13,7 +13,7 @@ import tifffile
 from hrtem_analysis.frame_analysis import Analysis
 from hrtem_analysis.frames import open_frames
 from hrtem_analysis.series import run_series
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 
 _spec = importlib.util.spec_from_file_location(
     "synthetic", Path(__file__).with_name("synthetic.py")

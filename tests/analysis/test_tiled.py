@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 import torch
 from hrtem_analysis.tiled import hamming_weights, tiled_predict, window_origins
+from hrtem_core.errors import ImageError
 from hrtem_msd import MSDNet
-from hrtem_sim.errors import ImageError
 from torch import nn
 
 

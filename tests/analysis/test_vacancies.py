@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 from ase.build import mx2
 from hrtem_analysis.vacancies import count_vacancies, species_columns
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from scipy.spatial import cKDTree
 
 SAMPLING = 0.1  # [Å/px]
@@ -112,14 +112,14 @@ def test_vacancies_of_a_generated_mos2_layer_are_counted_exactly() -> None:
     """A layer from hrtem_sim's MoS2 generator (S1 columns and empty S sites at random), its
     columns grouped as the dataset labels them, shown as a species map: the count equals the
     vacancies known from the generator, on the flake cut out of it."""
-    from hrtem_sim import build_structure, find_columns
+    from hrtem_sim import build_structure, group_columns
     from hrtem_sim.structures import MoS2Params
 
     def columns(vacancies: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         params = MoS2Params(s_vacancy_fraction=[vacancies] * 2, double_vacancy_fraction=[0.4] * 2)
         structure = build_structure("mos2", params, (25.0, 25.0), np.random.default_rng(7))
         cell = tuple(structure.atoms.cell.lengths()[:2])
-        found = find_columns(
+        found = group_columns(
             structure.atoms.positions[:, :2], structure.atoms.numbers, "mos2", cell
         )
         inside = np.all((found.positions >= FLAKE[0]) & (found.positions <= FLAKE[1]), axis=1)

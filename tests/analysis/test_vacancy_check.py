@@ -10,10 +10,10 @@ import pandas as pd
 import pytest
 from hrtem_analysis.vacancy_check import agreement_summary, vacancy_agreement
 from hrtem_cli.main import app
+from hrtem_core.errors import SpecError
 from hrtem_msd.config import compose
 from hrtem_msd.evaluate import evaluated
 from hrtem_msd.train import train
-from hrtem_sim.errors import SpecError
 from typer.testing import CliRunner
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

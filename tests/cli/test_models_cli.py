@@ -52,7 +52,7 @@ def test_list_and_show(tracking: str, store: tuple[str, str]) -> None:
     code, out, _ = hrtem("models", "show", "hrtem-test")
     assert code == 0, out
     assert store[1] in out and "@candidate" in out and "0.45" in out  # run id, alias, test/iou
-    assert "task: test" in out and "classes: ['background', 'particle']" in out
+    assert "task: test (classes: background, particle)" in out and "energy: 300 kV" in out
 
 
 def test_promote_sets_the_alias(tracking: str) -> None:
@@ -73,13 +73,24 @@ def test_unknown_model_or_version_is_one_line(tracking: str) -> None:
     assert err == "error: registered model 'hrtem-test' has no version 5 (versions: 1)\n"
 
 
-def test_runs_compare_prints_the_table_and_writes_the_png(
-    tracking: str, store: tuple[str, str], tmp_path: Path
+def test_runs_compare_of_a_real_run_prints_what_ran(
+    tiny_nanoparticle_root: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
-    png = tmp_path / "compare.png"
-    code, out, _ = hrtem("runs", "compare", "--task", "test", "--out", str(png))
-    assert code == 0, out
-    assert store[1] in out and "0.5" in out and "msd" in out  # run, best val/iou, architecture
-    assert png.read_bytes()[:4] == b"\x89PNG"
-    code, _, err = hrtem("runs", "compare", "--task", "nope")
-    assert code == 1 and err.startswith("error: no MLflow experiment 'hrtem-nope'")
+    from hrtem_msd.config import compose
+    from hrtem_msd.train import train
+
+    uri = helpers.sqlite_store(tmp_path_factory, tmp_path)
+    with helpers.tracking_to(uri), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(tmp_path)
+        overrides = helpers.tiny(tiny_nanoparticle_root, "trainer=auto", "trainer.max_epochs=2")
+        result = train(compose(overrides, helpers.CONFIGS))
+        png = tmp_path / "compare.png"
+        code, out, _ = hrtem("runs", "compare", "--task", "nanoparticle", "--out", str(png))
+        assert code == 0, out
+        header = next(line for line in out.splitlines() if "precision" in line)
+        row = next(line for line in out.splitlines() if result.run_id[:8] in line)
+        assert "32-true" in row and "single_device" in row and "msd" in row
+        assert "at epoch" in header and "auto" not in row
+        assert png.read_bytes()[:4] == b"\x89PNG"
+        code, _, err = hrtem("runs", "compare", "--task", "nope")
+        assert code == 1 and err.startswith("error: no MLflow experiment 'hrtem-nope'")

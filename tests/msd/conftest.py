@@ -1,21 +1,9 @@
-"""A tiny real nanoparticle dataset (abTEM) simulated once per session; MLflow test helpers."""
+"""MLflow test helpers as fixtures."""
 
 import importlib.util
 from pathlib import Path
 
 import pytest
-from hrtem_sim import load_spec, simulate_dataset
-
-SPECS = Path(__file__).resolve().parents[2] / "data_specs"
-
-
-@pytest.fixture(scope="session")
-def tiny_nanoparticle_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data root holding data_specs/nanoparticle.yaml, profile tiny (4 Au samples), simulated."""
-    root = tmp_path_factory.mktemp("data")
-    spec = load_spec(SPECS / "nanoparticle.yaml", profile="tiny")
-    simulate_dataset(spec, root, workers=0, progress=False)
-    return root
 
 
 def _helpers():  # tests run with --import-mode=importlib: load the helper module by path

@@ -22,9 +22,11 @@ from pathlib import Path
 import mlflow
 import pytest
 import torch
-from hrtem_msd.model_config import ModelConfig, build
+from hrtem_core.cards import ModelCard
+from hrtem_msd.models import build
 from torch import nn
 
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SERVER_START_TIMEOUT = 120.0  # [s] for `mlflow server` to answer /health on a busy 2-core machine
 
 
@@ -101,9 +103,9 @@ def mlflow_server(folder: Path, backend_uri: str) -> Iterator[str]:
 
 def tiny_model(
     task: str = "test", in_channels: int = 1, seed: int = 0
-) -> tuple[nn.Module, ModelConfig]:
+) -> tuple[nn.Module, ModelCard]:
     """A 3-layer MSD-net with a random (non-zero) final layer, and its model card."""
-    config = ModelConfig(
+    config = ModelCard(
         task=task,
         architecture="msd",
         model_args={"depth": 3, "width": 1, "dilations": [1, 2]},
@@ -121,3 +123,24 @@ def tiny_model(
         net.final_weight.normal_()
         net.final_bias.normal_()
     return net.eval(), config
+
+
+def tiny(root: Path, *extra: str) -> list[str]:
+    """Overrides for a seconds-long training run on the tiny nanoparticle dataset under ``root``."""
+    return [
+        "task=nanoparticle",
+        "task.profile=tiny",
+        f"data.root={root}",
+        "model.depth=4",
+        "trainer=cpu",
+        "trainer.max_epochs=1",
+        "trainer.progress=false",
+        "data.batch_size=2",
+        "data.num_workers=0",
+        "data.val_fraction=0.25",
+        "data.test_fraction=0.25",
+        "task.optics.detector_sampling.low=0.2",
+        "task.optics.detector_sampling.high=0.22",
+        "task.optics.output_size=[48,48]",
+        *extra,
+    ]

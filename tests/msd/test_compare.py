@@ -1,4 +1,4 @@
-"""`compare_runs` on real MLflow runs: the right settings, best metrics and order; a PNG of the curves."""
+"""`compare_runs` on two real tiny training runs: what ran (not what was asked), epochs, dataset."""
 
 from __future__ import annotations
 
@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 import yaml
 from hrtem_msd.compare import compare_runs, plot_metric_curves
-from hrtem_msd.tracking import TrackingError, experiment_for, log_run_context
+from hrtem_msd.config import compose
+from hrtem_msd.tracking import TrackingError
+from hrtem_msd.train import train
 
 _spec = importlib.util.spec_from_file_location(
     "mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py")
@@ -18,97 +20,105 @@ _spec = importlib.util.spec_from_file_location(
 helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(helpers)
 
-MSD_IOU = [0.30, 0.62, 0.71, 0.69]  # best 0.71 at epoch 2
-UNET_IOU = [0.40, 0.55, 0.58]  # best 0.58 at epoch 2
-
-
-def log_run(name: str, config: dict, val_iou: list[float], test_iou: float | None) -> str:
-    with mlflow.start_run(experiment_id=experiment_for("test"), run_name=name) as run:
-        log_run_context(run.info.run_id, config)
-        for epoch, iou in enumerate(val_iou):
-            mlflow.log_metrics({"val/iou": iou, "val/loss": 1.0 - iou}, step=epoch)
-        if test_iou is not None:
-            mlflow.log_metric("test/iou", test_iou, step=len(val_iou))
-    return run.info.run_id
-
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, str, str]:
-    """Two finished runs of task "test" (MSD-net, U-Net without trainer params); the tracking URI."""
-    uri = helpers.sqlite_store(tmp_path_factory, tmp_path_factory.mktemp("store"))
-    with helpers.tracking_to(uri):
-        msd = log_run(
-            "msd-run",
-            {
-                "task": {"name": "test"},
-                "model": {"name": "msd", "depth": 100, "dilations": [1, 2, 3]},
-                "trainer": {"precision": "bf16-mixed", "devices": 4, "num_nodes": 2},
-                "data": {"spec_hash": "abc123"},
-            },
-            MSD_IOU,
-            0.7,
-        )
-        unet = log_run(
-            "unet-run",
-            {"model": {"name": "unet", "depth": 4}, "data": {"spec_hash": "abc123"}},
-            UNET_IOU,
-            None,
-        )
+def runs(
+    tiny_nanoparticle_root: Path, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[object, object, str]:
+    """An MSD-net run (3 epochs, float32, trainer "auto") and a U-Net run (2 epochs, bf16) of
+    the nanoparticle task, trained for real; the tracking URI."""
+    folder = tmp_path_factory.mktemp("runs")
+    uri = helpers.sqlite_store(tmp_path_factory, folder)
+    with helpers.tracking_to(uri), pytest.MonkeyPatch.context() as patch:
+        patch.chdir(folder)
+        root = tiny_nanoparticle_root
+        msd = train(compose(helpers.tiny(root, "trainer=auto", "trainer.max_epochs=3",
+                                         "trainer.progress=false"), helpers.CONFIGS))  # fmt: skip
+        unet = train(
+            compose(
+                helpers.tiny(root, "model=unet", "model.depth=1", "model.base_width=4",
+                             "trainer.precision=bf16-mixed", "trainer.max_epochs=2"),
+                helpers.CONFIGS,
+            )
+        )  # fmt: skip
     return msd, unet, uri
 
 
-def test_table_has_settings_best_metric_and_order(runs: tuple[str, str, str]) -> None:
+def test_table_shows_what_ran_with_epochs_and_dataset(runs: tuple[object, object, str]) -> None:
     msd, unet, uri = runs
     with helpers.tracking_to(uri):
-        table = compare_runs("test")
-    assert list(table["run_id"]) == [msd, unet]  # best val/iou first
-    first, second = table.iloc[0], table.iloc[1]
-    assert (first["run_name"], first["architecture"], first["depth"]) == ("msd-run", "msd", "100")
-    assert (first["precision"], first["devices"], first["num_nodes"]) == ("bf16-mixed", "4", "2")
-    assert first["dataset"] == "abc123" and first["status"] == "FINISHED"
-    assert (first["best val/iou"], first["best_epoch"], first["test/iou"]) == (0.71, 2, 0.7)
-    assert (second["architecture"], second["best val/iou"]) == ("unet", 0.58)
-    assert pd.isna(second["precision"]) and pd.isna(second["test/iou"])  # not logged: missing
-    assert (table["duration_s"] >= 0).all()
+        table = compare_runs("nanoparticle").set_index("run_id")
+        dataset = mlflow.get_run(msd.run_id).data.params["run.dataset_path"]
+    first, second = table.loc[msd.run_id], table.loc[unet.run_id]
+    assert (first["architecture"], first["depth"]) == ("msd", "4")
+    # trainer=auto asked for "auto" precision and devices; the record says what ran
+    assert (first["precision"], first["devices"], first["num_nodes"]) == ("32-true", 1, 1)
+    assert (first["strategy"], first["batch"]) == ("single_device", 2)
+    assert (second["architecture"], second["precision"]) == ("unet", "bf16-mixed")
+    assert first["dataset"] == second["dataset"] == Path(dataset).name.rsplit("-", 1)[1]
+    assert first["best_epoch"] in (0, 1, 2) and second["best_epoch"] in (0, 1)
+    history = mlflow.MlflowClient(uri).get_metric_history(msd.run_id, "val/iou")
+    assert len(history) == 3
+    best = max(history, key=lambda point: point.value)
+    assert first["best val/iou"] == pytest.approx(best.value)
+    assert first["best_epoch"] == sorted(history, key=lambda p: p.step).index(best)
+    assert first["test/iou"] == pytest.approx(msd.test_metrics["test/iou"])
+    assert first["status"] == "FINISHED" and (table["duration_s"] > 0).all()
     assert isinstance(first["start"], pd.Timestamp)
+    assert list(table.index) == sorted(
+        table.index, key=lambda r: -table.loc[r, "best val/iou"]
+    )  # best first
 
 
-def test_loss_is_ranked_lowest_first(runs: tuple[str, str, str]) -> None:
+def test_each_architecture_registers_under_its_own_name(runs: tuple[object, object, str]) -> None:
     msd, unet, uri = runs
+    assert msd.model_uri == "models:/hrtem-nanoparticle/1"
+    assert unet.model_uri == "models:/hrtem-nanoparticle-unet/1"
+    client = mlflow.MlflowClient(uri)
+    assert str(client.get_model_version_by_alias("hrtem-nanoparticle", "candidate").version) == "1"
+    description = client.get_model_version("hrtem-nanoparticle-unet", "1").description
+    assert "architecture: unet" in description and "training crop: 48 x 48 px" in description
+
+
+def test_run_record_and_config_are_logged(runs: tuple[object, object, str]) -> None:
+    msd, _, uri = runs
     with helpers.tracking_to(uri):
-        table = compare_runs("test", metric="val/loss")
-    assert list(table["run_id"]) == [msd, unet]
-    assert table["best val/loss"].tolist() == pytest.approx([1 - 0.71, 1 - 0.58])
+        run = mlflow.get_run(msd.run_id)
+        config = yaml.safe_load(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml"))
+    params = run.data.params
+    assert params["trainer.precision"] == "auto" and params["run.precision"] == "32-true"
+    assert params["run.world_size"] == "1" and params["run.effective_batch_size"] == "2"
+    assert config["run"]["precision"] == "32-true" and config["model"]["depth"] == 4
+    assert params["run.dataset_card_hash"] == config["run"]["dataset_card_hash"]
+    assert run.data.tags["version.mlflow"] == mlflow.__version__
+    assert params["run.package_versions.hrtem-core"] == run.data.tags["version.hrtem-core"]
+    if (Path(__file__).parents[2] / ".git").exists():
+        assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("+dirty")) == 40
 
 
-def test_plot_writes_a_png(runs: tuple[str, str, str], tmp_path: Path) -> None:
+def test_loss_is_ranked_lowest_first(runs: tuple[object, object, str]) -> None:
+    _, _, uri = runs
+    with helpers.tracking_to(uri):
+        table = compare_runs("nanoparticle", metric="val/loss")
+    losses = table["best val/loss"].tolist()
+    assert losses == sorted(losses)
+
+
+def test_plot_writes_a_png(runs: tuple[object, object, str], tmp_path: Path) -> None:
     _, _, uri = runs
     with helpers.tracking_to(uri):
         path = plot_metric_curves(
-            compare_runs("test"), "val/iou", tmp_path / "plots" / "compare.png"
+            compare_runs("nanoparticle"), "val/iou", tmp_path / "plots" / "compare.png"
         )
     assert path == tmp_path / "plots" / "compare.png"
     assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and path.stat().st_size > 10_000
     assert [p.name for p in path.parent.iterdir()] == ["compare.png"]
 
 
-def test_unknown_task_is_one_line(runs: tuple[str, str, str]) -> None:
+def test_unknown_task_is_one_line(runs: tuple[object, object, str]) -> None:
     _, _, uri = runs
     with helpers.tracking_to(uri), pytest.raises(TrackingError) as error:
         compare_runs("nope")
     assert str(error.value) == (
         f"no MLflow experiment 'hrtem-nope' at {uri}: train the task first (hrtem train task=nope)"
     )
-
-
-def test_run_context_logs_config_versions_and_commit(runs: tuple[str, str, str]) -> None:
-    msd, _, uri = runs
-    with helpers.tracking_to(uri):
-        run = mlflow.get_run(msd)
-        config = yaml.safe_load(mlflow.artifacts.load_text(f"{run.info.artifact_uri}/config.yaml"))
-    assert run.data.params["model.dilations"] == "[1, 2, 3]"
-    assert config["trainer"] == {"precision": "bf16-mixed", "devices": 4, "num_nodes": 2}
-    assert run.data.tags["version.mlflow"] == mlflow.__version__
-    assert "version.hrtem-msd" in run.data.tags
-    if (Path(__file__).parents[2] / ".git").exists():
-        assert len(run.data.tags["mlflow.source.git.commit"].removesuffix("+dirty")) == 40

@@ -3,8 +3,8 @@
 from pathlib import Path
 
 import pytest
+from hrtem_core.errors import SpecError
 from hrtem_msd.config import GROUPS, compose, config_from_dict, to_container, to_yaml
-from hrtem_sim.errors import SpecError
 from hrtem_sim.optics import ImageFormation
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

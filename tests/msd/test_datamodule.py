@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from hrtem_core.errors import DatasetError
 from hrtem_msd.config import LabelConfig
 from hrtem_msd.datamodule import HRTEMDataModule, split_indices
-from hrtem_sim.errors import DatasetError
 from hrtem_sim.optics import ImageFormationConfig, Range
 from scipy import ndimage
 

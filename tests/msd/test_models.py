@@ -2,9 +2,9 @@
 
 import pytest
 import torch
+from hrtem_core.errors import HRTEMError
 from hrtem_msd import MSDNet, UNet, get_model, list_models
 from hrtem_msd.models.errors import ModelError
-from hrtem_sim.errors import HRTEMError
 
 
 def test_list_models() -> None:

@@ -6,9 +6,9 @@ import math
 import pytest
 import torch
 import torch.nn.functional as F
+from hrtem_core.errors import HRTEMError
 from hrtem_msd import MSDNet
 from hrtem_msd.models.errors import ModelError
-from hrtem_sim.errors import HRTEMError
 
 
 def reference(net: MSDNet, x: torch.Tensor) -> torch.Tensor:

@@ -15,9 +15,9 @@ import numpy as np
 import pytest
 import torch
 import yaml
+from hrtem_core.cards import ModelCard
 from hrtem_msd import load_model
 from hrtem_msd.mlflow_model import RegistryError, log_model
-from hrtem_msd.model_config import ModelConfig
 from hrtem_msd.normalise import normalise
 from hrtem_msd.registry import promote, registered_models, show_model
 from hrtem_msd.tracking import TrackingError, experiment_for
@@ -35,7 +35,7 @@ IMAGES = torch.randn(2, 1, 24, 20, generator=torch.Generator().manual_seed(1))
 @dataclasses.dataclass
 class Logged:
     net: nn.Module
-    config: ModelConfig
+    config: ModelCard
     run_id: str
     model_uri: str
     version: int
@@ -44,7 +44,7 @@ class Logged:
 
 def log_tiny(
     task: str = "test", name: str = "hrtem-test"
-) -> tuple[nn.Module, ModelConfig, str, str, int]:
+) -> tuple[nn.Module, ModelCard, str, str, int]:
     net, config = helpers.tiny_model(task)
     with mlflow.start_run(experiment_id=experiment_for(task)) as run:
         uri, version = log_model(net, config, registered_name=name)

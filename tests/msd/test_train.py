@@ -1,5 +1,6 @@
 """`hrtem train` end to end on a tiny real dataset: MLflow run, registry, load back, DDP, bf16, resume."""
 
+import importlib.util
 import os
 import subprocess
 import sys
@@ -9,34 +10,21 @@ import mlflow
 import numpy as np
 import pytest
 import torch
+from hrtem_core.errors import SpecError
 from hrtem_msd import load_model
 from hrtem_msd.config import compose
 from hrtem_msd.datamodule import HRTEMDataModule
 from hrtem_msd.train import resolve_auto, train
-from hrtem_sim.errors import SpecError
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
-def tiny(root: Path, *extra: str) -> list[str]:
-    """Overrides for a seconds-long run on the tiny nanoparticle dataset under ``root``."""
-    return [
-        "task=nanoparticle",
-        "task.profile=tiny",
-        f"data.root={root}",
-        "model.depth=4",
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.progress=false",
-        "data.batch_size=2",
-        "data.num_workers=0",
-        "data.val_fraction=0.25",
-        "data.test_fraction=0.25",
-        "task.optics.detector_sampling.low=0.2",
-        "task.optics.detector_sampling.high=0.22",
-        "task.optics.output_size=[48,48]",
-        *extra,
-    ]
+_spec = importlib.util.spec_from_file_location(
+    "mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py")
+)
+helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helpers)
+tiny = helpers.tiny
 
 
 @pytest.fixture

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 from ase.build import mx2
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from hrtem_sim.optics import apply_ctf
 from hrtem_sim.optics.ctf import focal_quadrature
 

@@ -9,8 +9,10 @@ from pathlib import Path
 import h5py
 import numpy as np
 import pytest
-from hrtem_sim import open_dataset
-from hrtem_sim.errors import DatasetError
+from hrtem_core.cards import DatasetCard
+from hrtem_core.cards.dataset import UNKNOWN_GENERATOR
+from hrtem_core.errors import DatasetError
+from hrtem_sim import dataset_card, open_dataset
 from hrtem_sim.simulate import make_sample, run_simulation
 from hrtem_sim.spec import load_spec, spec_hash
 from hrtem_sim.types import Sample
@@ -140,3 +142,41 @@ def test_not_a_dataset(tmp_path: Path) -> None:
         DatasetError, match=rf"^{re.escape(str(tmp_path))}: no shards \(not simulated yet\?\)$"
     ):
         open_dataset(tmp_path)
+
+
+def test_every_shard_carries_the_dataset_card(simulated: Path) -> None:
+    spec = load_spec(MOS2, "tiny")
+    with open_dataset(simulated) as ds:
+        card = ds.card
+    assert card == dataset_card(spec)
+    assert (card.energy, card.sampling, card.task) == (80e3, 0.15, "mos2")
+    assert card.classes == ["background", "Mo", "S2", "S1"] and card.structure_kinds == ["mos2"]
+    assert card.generator.startswith("hrtem-sim ")
+    for path in sorted(simulated.glob("shard-*.h5")):
+        with h5py.File(path, "r") as f:
+            assert DatasetCard.from_json(f.attrs["card"]) == card
+
+
+def test_a_shard_from_before_the_cards_still_opens(copy: Path) -> None:
+    """Format 1 stored spec_hash, task and classes; the card comes from the stored spec."""
+    spec = load_spec(MOS2, "tiny")
+    for path in copy.glob("shard-*.h5"):
+        with h5py.File(path, "r+") as f:
+            del f.attrs["card"]
+            f.attrs.update(
+                format_version=1,
+                spec_hash=spec_hash(spec),
+                task="mos2",
+                classes=["background", "Mo", "S2", "S1"],
+            )
+    with open_dataset(copy) as ds:
+        assert ds.card == dataset_card(spec, generated_by=UNKNOWN_GENERATOR)
+        assert ds.classes == ("background", "Mo", "S2", "S1") and len(ds) == 5
+
+
+def test_a_corrupt_card_names_the_shard(copy: Path) -> None:
+    first = copy / "shard-00000.h5"
+    with h5py.File(first, "r+") as f:
+        f.attrs["card"] = '{"energy": 80000.0}'
+    with pytest.raises(DatasetError, match=rf"^{re.escape(str(first))} \(attribute 'card'\): "):
+        open_dataset(copy)

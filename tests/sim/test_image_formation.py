@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 import torch
-from hrtem_sim.errors import ImageError, SpecError
+from hrtem_core.errors import ImageError, SpecError
 from hrtem_sim.optics import (
     ImageFormation,
     ImageFormationConfig,

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 from ase.build import mx2
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from hrtem_sim.labels import augment, pad_points, render_columns, render_mask
 from hrtem_sim.optics import detector_grid, resample
 from scipy import ndimage

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import torch
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from hrtem_sim.mtf_fit import fit_mtf, plot_fit, write_yaml
 from hrtem_sim.optics import apply_mtf, load_detector, poisson_noise
 from scipy import ndimage

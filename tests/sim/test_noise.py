@@ -6,7 +6,7 @@ import math
 
 import pytest
 import torch
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from hrtem_sim.optics import ImageFormation, ImageFormationConfig, MTFConfig, Range, poisson_noise
 
 AREA = 0.1 * 0.1  # Å^2 per pixel

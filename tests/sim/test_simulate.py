@@ -7,8 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 from distributed import LocalCluster
+from hrtem_core.errors import DatasetError
 from hrtem_sim import open_dataset, simulate_dataset
-from hrtem_sim.errors import DatasetError, StructureError
+from hrtem_sim.card import dataset_card
+from hrtem_sim.errors import StructureError
 from hrtem_sim.shards import write_shard
 from hrtem_sim.simulate import make_sample, run_simulation
 from hrtem_sim.spec import DataSpec, load_spec
@@ -58,7 +60,7 @@ def test_resume_keeps_finished_shards_and_fills_the_gap(spec: DataSpec, tmp_path
     kept = first.path / "shard-00000.h5"
     stamp = kept.stat().st_mtime_ns
     (first.path / "shard-00001.h5").unlink()
-    stale = first.path / "shard-00001.h5.tmp-999999999"
+    stale = first.path / ".shard-00001.h5.tmp-999999999-k3j2"  # a killed writer's
     stale.write_bytes(b"half a shard")
     again = run_simulation(spec, tmp_path, workers=0, progress=False)
     assert (again.path, again.simulated, again.skipped) == (first.path, 1, spec.num_shards - 1)
@@ -80,15 +82,8 @@ def test_bad_structure_fails_before_any_worker_starts(tmp_path: Path) -> None:
 
 
 def test_failed_write_is_one_error_and_leaves_nothing(spec: DataSpec, tmp_path: Path) -> None:
-    path = tmp_path / "gone" / "shard-00000.h5"
+    (tmp_path / "taken").write_text("a file where the dataset folder should be")
+    path = tmp_path / "taken" / "shard-00000.h5"
     with pytest.raises(DatasetError, match=rf"^{re.escape(str(path))}: cannot write shard: "):
-        write_shard(
-            path,
-            [make_sample(spec, 0)],
-            shard=0,
-            spec_yaml="",
-            spec_hash="",
-            task="mos2",
-            classes=[],
-        )
-    assert not tmp_path.joinpath("gone").exists()
+        write_shard(path, [make_sample(spec, 0)], shard=0, spec_yaml="", card=dataset_card(spec))
+    assert [p.name for p in tmp_path.iterdir()] == ["taken"]

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from hrtem_sim.errors import SpecError
+from hrtem_core.errors import SpecError
 from hrtem_sim.spec import (
     PROFILES,
     dataset_path,

@@ -5,7 +5,7 @@ import math
 
 import numpy as np
 import pytest
-from hrtem_sim import build_structure, find_columns, list_structures, params_type
+from hrtem_sim import build_structure, group_columns, list_structures, params_type
 from hrtem_sim.errors import StructureError
 from hrtem_sim.structures import AuParticleParams, MoS2Params
 from hrtem_sim.structures.substrates import amorphous_carbon, carbon_number_density, ceo2_slab
@@ -130,7 +130,7 @@ def test_particle_diameter_in_range_only_au_labelled_inside_margins(shape):
 def _singles(structure) -> tuple[float, float]:
     """Fraction of single-atom columns and mean atoms per column of the particle."""
     particle = structure.atoms.positions[structure.labelled]
-    columns = find_columns(particle[:, :2], np.full(len(particle), 79), "particle", CELL)
+    columns = group_columns(particle[:, :2], np.full(len(particle), 79), "particle", CELL)
     return float(np.mean(columns.counts == 1)), float(columns.counts.mean())
 
 
@@ -274,7 +274,7 @@ def test_mos2_cell_is_commensurate_and_seamless():
     assert np.allclose(_nearest(atoms.positions, box), [mo_s] * len(atoms))
     mo = atoms.positions[atoms.numbers == 42]
     assert np.allclose(_nearest(mo, box), a)
-    columns = find_columns(atoms.positions[:, :2], atoms.numbers, "mos2", tuple(box[:2]))
+    columns = group_columns(atoms.positions[:, :2], atoms.numbers, "mos2", tuple(box[:2]))
     assert np.allclose(_nearest(columns.positions, box[:2]), a / math.sqrt(3))
 
 
@@ -292,7 +292,7 @@ def test_mos2_vacancies_match_meta_and_columns():
     assert meta["n_mo_vacancies"] == round(0.05 * n_sites) > 0
     assert meta["n_s1_columns"] > 0 and meta["n_s_empty_columns"] > 0
     assert meta["n_s1_columns"] + 2 * meta["n_s_empty_columns"] == meta["n_s_vacancies"]
-    columns = find_columns(
+    columns = group_columns(
         atoms.positions[:, :2], atoms.numbers, "mos2", tuple(atoms.cell.lengths()[:2])
     )
     counts = np.bincount(columns.classes, minlength=4)

@@ -1,4 +1,8 @@
-"""`hrtem analyze particles|series|mos2|vacancy-check`: per-frame numbers from a trained model."""
+"""`hrtem analyze particles|series|mos2|vacancy-check`: per-frame numbers from a trained model.
+
+Commands only parse and hand off to :mod:`hrtem_analysis`; every default shown in ``--help``
+comes from :class:`hrtem_analysis.settings.Settings`.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +11,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
+from hrtem_analysis.settings import Settings
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from hrtem_cli.errors import one_line_errors
 
 if TYPE_CHECKING:
-    from hrtem_analysis.frame_analysis import Analysis, Settings
+    from hrtem_analysis.frame_analysis import Analysis
     from hrtem_analysis.series import SeriesSummary
 
 app = typer.Typer(
@@ -21,8 +26,14 @@ app = typer.Typer(
     help="Analyse frames with a trained model: particles, series over time, MoS2 vacancies.",
     no_args_is_help=True,
 )
+DEFAULTS = Settings()
+FIGURE_FRAMES = 16  # --figures by default for inputs of at most this many frames
 
 MODEL_HELP = "Model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model or a directory."
+Inputs = Annotated[
+    list[Path],
+    typer.Argument(help="Frame files (each one frame or a stack), or one folder (natural order)."),
+]
 Model = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
 Sampling = Annotated[
     float | None,
@@ -39,13 +50,6 @@ FrameInterval = Annotated[
 Out = Annotated[
     Path, typer.Option("--out", "-o", help="Output folder: frames.csv/.parquet, figures.")
 ]
-Threshold = Annotated[
-    float,
-    typer.Option(
-        help="Frames whose peak-pair ratio is <= this are interpretable (on a zone axis)."
-    ),
-]
-MinArea = Annotated[float, typer.Option(help="Smallest particle [nm^2].")]
 Window = Annotated[
     int, typer.Option(min=8, help="Tiled-inference window [px, at the model's sampling].")
 ]
@@ -71,27 +75,6 @@ Scheduler = Annotated[
 ]
 
 
-def _settings(
-    threshold: float,
-    min_area: float,
-    window: int,
-    overlap: float,
-    batch_size: int,
-    device: str | None,
-) -> Settings:
-    from hrtem_analysis.frame_analysis import Settings
-    from hrtem_analysis.models import default_device
-
-    return Settings(
-        threshold=threshold,
-        min_area=min_area,
-        window=window,
-        overlap=overlap,
-        batch_size=batch_size,
-        device=device or default_device(),
-    )
-
-
 def _run(
     inputs: list[Path],
     analysis: Analysis,
@@ -100,15 +83,22 @@ def _run(
     frame_interval: float | None,
     workers: int = 0,
     scheduler: str | None = None,
-    plot: bool = True,
+    figures: bool | None = None,
 ) -> None:
-    """Open the frames, run with a progress bar, print the summary; exit 1 if every frame failed."""
+    """Open the frames, run with a progress bar, print the summary; exit 1 if every frame failed.
+
+    figures: per-frame PNGs in OUT/figures; None: when the input has at most FIGURE_FRAMES frames.
+    """
+    from dataclasses import replace
+
     from hrtem_analysis.frames import open_frames
     from hrtem_analysis.series import run_series
     from hrtem_msd import configure_threads
 
     configure_threads()
     source = open_frames(inputs, analysis.channels(), sampling, frame_interval)
+    if figures if figures is not None else len(source) <= FIGURE_FRAMES:
+        analysis = replace(analysis, figures=out / "figures")
     columns = (
         TextColumn("{task.description}"),
         BarColumn(),
@@ -122,7 +112,7 @@ def _run(
             label = "frames" if row is None else f"frame {row['frame']}"
             progress.update(task, completed=done, description=label)
 
-        summary = run_series(source, analysis, out, workers, scheduler, plot=plot, progress=advance)
+        summary = run_series(source, analysis, out, workers, scheduler, progress=advance)
     _print_summary(summary, analysis)
     if summary.analysed == 0 and summary.failed > 0:
         typer.echo(f"error: every frame failed; first: {summary.first_error}", err=True)
@@ -149,106 +139,87 @@ def _print_summary(summary: SeriesSummary, analysis: Analysis) -> None:
         typer.echo(f"figures: {analysis.figures}")
 
 
-@app.command()
+PARTICLES_HELP = """Nanoparticles in each frame: count, areas [nm^2] and the Fourier peak-pair
+ratio of each particle; whether the frame is on a zone axis; with --columns-model, atomic
+columns and diffusion events between interpretable frames.
+
+Resumable: rows are appended to OUT/frames.csv per frame and a rerun skips frames already
+there; OUT/frames.parquet and the time-series plot OUT/series.png are written at the end. With
+--figures (default for up to 16 frames), OUT/figures/ gets the image / inference / FFT panel
+and the particles coloured by zone-axis alignment. `particles` and `series` are one command."""
+
+
+@app.command("series", help=PARTICLES_HELP)
+@app.command("particles", help=PARTICLES_HELP)
 @one_line_errors()
 def particles(
-    frames: Annotated[
-        list[Path], typer.Argument(help="Frame files (each one frame or a stack), or one folder.")
-    ],
+    inputs: Inputs,
     model: Model,
-    sampling: Sampling = None,
     out: Out = Path("outputs/particles"),
-    threshold: Threshold = 2.0,
-    min_area: MinArea = 1.0,
-    window: Window = 512,
-    overlap: Overlap = 0.5,
-    batch_size: BatchSize = 8,
-    device: Device = None,
-    figures: Annotated[
-        bool, typer.Option(help="Per-frame PNGs: Figure-1 panel and alignment overlay.")
-    ] = True,
-) -> None:
-    """Segment nanoparticles in each FRAME: count, areas [nm^2], peak-pair ratio per particle.
-
-    Rows go to OUT/frames.csv (a rerun skips frames already there); with --figures, OUT/figures/
-    gets the image / inference / FFT panel and the particles coloured by zone-axis alignment.
-    """
-    from hrtem_analysis.frame_analysis import Analysis
-
-    settings = _settings(threshold, min_area, window, overlap, batch_size, device)
-    analysis = Analysis("particles", model, None, settings, out / "figures" if figures else None)
-    _run(frames, analysis, out, sampling, None, plot=False)
-
-
-@app.command()
-@one_line_errors()
-def series(
-    source: Annotated[
-        Path, typer.Argument(help="A folder of frames (natural order) or a stack file.")
-    ],
-    model: Model,
-    out: Out,
     columns_model: Annotated[
         str | None,
         typer.Option(help="Column model URI: count columns and events on interpretable frames."),
     ] = None,
-    threshold: Threshold = 2.0,
+    threshold: Annotated[
+        float,
+        typer.Option(
+            help="Frames whose peak-pair ratio is <= this are interpretable (on a zone axis)."
+        ),
+    ] = DEFAULTS.threshold,
     sampling: Sampling = None,
     frame_interval: FrameInterval = None,
-    min_area: MinArea = 1.0,
+    min_area: Annotated[float, typer.Option(help="Smallest particle [nm^2].")] = DEFAULTS.min_area,
     match_distance: Annotated[
         float,
         typer.Option(help="A column moving less than this [Å] between frames is the same column."),
-    ] = 1.0,
+    ] = DEFAULTS.match_distance,
     workers: Workers = 0,
     scheduler: Scheduler = None,
-    window: Window = 512,
-    overlap: Overlap = 0.5,
-    batch_size: BatchSize = 8,
-    device: Device = None,
+    window: Window = DEFAULTS.window,
+    overlap: Overlap = DEFAULTS.overlap,
+    batch_size: BatchSize = DEFAULTS.batch_size,
+    device: Device = DEFAULTS.device,
     figures: Annotated[
-        bool, typer.Option(help="Per-frame PNG panels in OUT/figures (one per frame).")
-    ] = False,
+        bool | None,
+        typer.Option(
+            help=f"Per-frame PNG panels in OUT/figures [default: for up to {FIGURE_FRAMES} frames]."
+        ),
+    ] = None,
 ) -> None:
-    """A nanoparticle series: per frame the particle, its peak-pair ratio, interpretability, and
-    (with --columns-model) atomic columns and diffusion events between interpretable frames.
-
-    Resumable: rows are appended to OUT/frames.csv per frame and a rerun skips frames already
-    there. OUT/frames.parquet and the time-series plot OUT/series.png are written at the end.
-    """
-    from dataclasses import replace
-
     from hrtem_analysis.frame_analysis import Analysis
 
-    settings = replace(
-        _settings(threshold, min_area, window, overlap, batch_size, device),
+    settings = Settings(
+        threshold=threshold,
+        min_area=min_area,
         match_distance=match_distance,
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
     )
-    analysis = Analysis(
-        "particles", model, columns_model, settings, out / "figures" if figures else None
-    )
-    _run([source], analysis, out, sampling, frame_interval, workers, scheduler)
+    analysis = Analysis("particles", model, columns_model, settings)
+    _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures)
 
 
 @app.command()
 @one_line_errors()
 def mos2(
-    source: Annotated[
-        Path,
+    inputs: Annotated[
+        list[Path],
         typer.Argument(
             help="Focal series: a folder or stack of images, C consecutive images per time point."
         ),
     ],
     model: Model,
-    out: Out,
+    out: Out = Path("outputs/mos2"),
     sampling: Sampling = None,
     frame_interval: FrameInterval = None,
     workers: Workers = 0,
     scheduler: Scheduler = None,
-    window: Window = 512,
-    overlap: Overlap = 0.5,
-    batch_size: BatchSize = 8,
-    device: Device = None,
+    window: Window = DEFAULTS.window,
+    overlap: Overlap = DEFAULTS.overlap,
+    batch_size: BatchSize = DEFAULTS.batch_size,
+    device: Device = DEFAULTS.device,
 ) -> None:
     """MoS2 focal series: Mo / S2 / S1 columns and sulphur vacancies (count and per nm^2) per time point.
 
@@ -257,16 +228,9 @@ def mos2(
     """
     from hrtem_analysis.frame_analysis import Analysis
 
-    settings = _settings(2.0, 1.0, window, overlap, batch_size, device)
-    _run(
-        [source],
-        Analysis("mos2", model, None, settings),
-        out,
-        sampling,
-        frame_interval,
-        workers,
-        scheduler,
-    )
+    settings = Settings(window=window, overlap=overlap, batch_size=batch_size, device=device)
+    analysis = Analysis("mos2", model, None, settings)
+    _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures=False)
 
 
 @app.command("vacancy-check")
@@ -294,14 +258,12 @@ def vacancy_check(
     on the model's output are compared with the true counts: mean absolute error, bias and the
     fraction of images counted exactly, per dose, with a plot of counted against true.
     """
-    from hrtem_analysis.vacancy_check import agreement_figure, agreement_summary, vacancy_agreement
+    from hrtem_analysis.vacancy_check import agreement_summary, vacancy_agreement, write_check
     from hrtem_msd.evaluate import evaluated
 
     from hrtem_cli.evaluate import parse_doses
 
     table = vacancy_agreement(evaluated(model, overrides or []), parse_doses(doses), batch_size)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "vacancy_check.csv", index=False)
-    agreement_figure(table).savefig(out / "vacancy_check.png", dpi=120)
+    csv, png = write_check(table, out)
     typer.echo(agreement_summary(table).to_string(index=False, float_format="%.2f"))
-    typer.echo(f"wrote {out / 'vacancy_check.csv'} and {out / 'vacancy_check.png'}")
+    typer.echo(f"wrote {csv} and {png}")

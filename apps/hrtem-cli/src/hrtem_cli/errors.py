@@ -6,7 +6,7 @@ import contextlib
 from collections.abc import Iterator
 
 import typer
-from hrtem_sim.errors import HRTEMError
+from hrtem_core.errors import HRTEMError
 
 
 @contextlib.contextmanager

@@ -79,8 +79,8 @@ def show(
     if config is not None:
         newest = details.versions[0].version
         console.print(f"model card of v{newest}:")
-        for key, value in config.to_dict().items():
-            console.print(f"  {key}: {value}", highlight=False)
+        for line in config.describe().splitlines():
+            console.print(f"  {line}", highlight=False)
 
 
 @app.command("promote")

@@ -43,23 +43,9 @@ def fit(
     """Fit MTF(k) = (c0 - c1) / (1 + (k / (2 c2))^|c3|) + c1 (k in units of Nyquist, c0 = 1) to the
     noise power spectrum of VACUUM images, A MTF^2 + B, and write c0..c3 with uncertainties.
     """
-    from hrtem_sim.errors import ImageError
-    from hrtem_sim.mtf_fit import fit_mtf, plot_fit, write_yaml
-    from hrtem_sim.readers import read_image
+    from hrtem_sim.mtf_fit import fit_mtf_files, plot_fit, write_yaml
 
-    images, found = [], []
-    for path in vacuum:
-        image, file_sampling = read_image(path)
-        images.append(image)
-        if file_sampling is not None:
-            found.append((path, file_sampling[0]))
-    if found and max(s for _, s in found) > 1.01 * min(s for _, s in found):
-        listing = ", ".join(f"{p}: {s:.4g}" for p, s in found)
-        raise ImageError(f"vacuum images at different samplings [Å/px] ({listing})")
-    recorded = found[0][1] if found else sampling
-    if recorded is not None and not recorded > 0:
-        raise ImageError(f"--sampling must be > 0 Å/px, got {recorded}")
-    result = fit_mtf(images, [str(p) for p in vacuum], recorded, max_chi2=max_chi2)
+    result = fit_mtf_files(vacuum, sampling, max_chi2=max_chi2)
     write_yaml(result, out)
     if plot is not None:
         plot_fit(result, plot)

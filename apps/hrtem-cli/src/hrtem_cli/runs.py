@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import shutil
 from pathlib import Path
 from typing import Annotated
 
@@ -18,6 +19,7 @@ app = typer.Typer(
     help="Tracked training runs: compare them.",
     no_args_is_help=True,
 )
+RUN_ID_CHARS = 8  # enough to tell runs apart; MLflow accepts no prefix, the UI shows the rest
 HEADERS = {
     "run_id": "run",
     "run_name": "name",
@@ -31,6 +33,8 @@ HEADERS = {
 def _cell(column: str, value: object) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "-"
+    if column == "run_id":
+        return str(value)[:RUN_ID_CHARS]
     if column == "duration_s":
         minutes, seconds = divmod(round(float(value)), 60)
         return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"
@@ -60,9 +64,9 @@ def compare(
     shown = Table(title=f"runs of {task}, by best {metric}")
     columns = [column for column in table.columns if column != "start"]
     for column in columns:
-        shown.add_column(HEADERS.get(column, column), no_wrap=column in ("run_id", "run_name"))
+        shown.add_column(HEADERS.get(column, column), overflow="fold")
     for _, row in table.iterrows():
         shown.add_row(*(_cell(column, row[column]) for column in columns))
-    Console(width=200).print(shown)
+    Console(width=max(200, shutil.get_terminal_size().columns)).print(shown)
     path = plot_metric_curves(table, metric, out or Path(f"compare-{task}.png"))
     typer.echo(f"{path}: {metric} of {len(table)} run(s)")

@@ -1,29 +1,25 @@
-"""hrtem-analysis: tiled inference, Fourier zone-axis analysis, atomic columns, MoS2 vacancies."""
+"""hrtem-analysis: tiled inference, Fourier zone-axis analysis, atomic columns, MoS2 vacancies.
 
-from hrtem_analysis.columns import count_events, find_columns, match_columns
-from hrtem_analysis.fourier import (
-    PeakPair,
-    PeakPairResult,
-    alignment_map,
-    particle_ratios,
-    particles,
-    peak_pair_ratio,
-)
-from hrtem_analysis.tiled import tiled_predict
-from hrtem_analysis.vacancies import VacancyCount, count_vacancies, species_columns
+Names are imported on first use: ``hrtem_analysis.settings`` (the defaults) loads without torch.
+"""
 
-__all__ = [
-    "PeakPair",
-    "PeakPairResult",
-    "VacancyCount",
-    "alignment_map",
-    "count_events",
-    "count_vacancies",
-    "find_columns",
-    "match_columns",
-    "particle_ratios",
-    "particles",
-    "peak_pair_ratio",
-    "species_columns",
-    "tiled_predict",
-]
+from hrtem_core.lazy import lazy_exports
+
+_EXPORTS = {
+    "count_events": "hrtem_analysis.columns",
+    "detect_columns": "hrtem_analysis.columns",
+    "match_columns": "hrtem_analysis.columns",
+    "PeakPair": "hrtem_analysis.fourier",
+    "PeakPairResult": "hrtem_analysis.fourier",
+    "alignment_map": "hrtem_analysis.fourier",
+    "particle_ratios": "hrtem_analysis.fourier",
+    "particles": "hrtem_analysis.fourier",
+    "peak_pair_ratio": "hrtem_analysis.fourier",
+    "Settings": "hrtem_analysis.settings",
+    "tiled_predict": "hrtem_analysis.tiled",
+    "VacancyCount": "hrtem_analysis.vacancies",
+    "count_vacancies": "hrtem_analysis.vacancies",
+    "species_columns": "hrtem_analysis.vacancies",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -11,14 +11,14 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from scipy import ndimage
 from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 from scipy.spatial import cKDTree
 
 
-def find_columns(
+def detect_columns(
     probability: np.ndarray, threshold: float = 0.5, min_distance: float = 0.0
 ) -> np.ndarray:
     """Column positions ``[M, 2]`` float64 [px] in a probability map ``[H, W]``.
@@ -35,7 +35,7 @@ def find_columns(
 def columns_with_scores(
     probability: np.ndarray, scores: np.ndarray, threshold: float = 0.5, min_distance: float = 0.0
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Columns as :func:`find_columns` finds them, and the sums ``[M, K]`` of the maps ``scores``
+    """Columns as :func:`detect_columns` finds them, and the sums ``[M, K]`` of the maps ``scores``
     ``[K, H, W]`` over each column's pixels (over all its fragments when merged)."""
     probability = np.asarray(probability, dtype=np.float64)
     if probability.ndim != 2:

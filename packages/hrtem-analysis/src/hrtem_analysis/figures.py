@@ -16,18 +16,15 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hrtem_core.atomic import atomic_write
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import ndimage
 
-from hrtem_analysis.table import atomic_write
-
 
 def save(fig: Figure, path: Path, dpi: int = 100) -> Path:
     """Write ``fig`` as PNG at ``path`` atomically (temporary name, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png"))
 
 
 def _extent(shape: tuple[int, ...], sampling: tuple[float, float]) -> tuple[float, ...]:

@@ -15,12 +15,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from scipy import ndimage
 
+from hrtem_analysis.settings import AU_D_SPACINGS
 from hrtem_analysis.tiled import sampling_pair
-
-AU_D_SPACINGS = (2.355, 2.039)  # Au {111} and {200} [Å]
 
 
 @dataclass(frozen=True)

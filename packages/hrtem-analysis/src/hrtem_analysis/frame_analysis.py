@@ -24,13 +24,14 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-from hrtem_sim.errors import HRTEMError
+from hrtem_core.errors import HRTEMError
 from torch import nn
 
-from hrtem_analysis.columns import find_columns
-from hrtem_analysis.fourier import AU_D_SPACINGS, alignment_map, particle_ratios
+from hrtem_analysis.columns import detect_columns
+from hrtem_analysis.fourier import alignment_map, particle_ratios
 from hrtem_analysis.frames import Frame, FrameSource
-from hrtem_analysis.models import analysis_model, class_index
+from hrtem_analysis.models import analysis_model, default_device
+from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
 from hrtem_analysis.vacancies import count_vacancies
 
@@ -47,27 +48,6 @@ COLUMNS: dict[str, str] = {
 """Table columns and their pandas dtypes. area: total particle area [nm^2]; areas, ratios: per particle, largest first,
 ";"-separated; ratio: of the largest particle; time [s] (or the frame index when unknown);
 vacancy_density [1/nm^2]; lattice_area [nm^2]."""
-
-
-@dataclass(frozen=True)
-class Settings:
-    """How frames are analysed.
-
-    threshold:      a frame is interpretable when its peak-pair ratio is <= threshold.
-    min_area:       smallest particle [nm^2].
-    d_spacings:     lattice d-spacings [Å] whose Fourier peaks are paired (default Au {111}, {200}).
-    match_distance: a column moving less than this [Å] between frames is the same column.
-    window, overlap, batch_size, device: tiled inference (:func:`tiled_predict`).
-    """
-
-    threshold: float = 2.0
-    min_area: float = 1.0
-    d_spacings: tuple[float, ...] = AU_D_SPACINGS
-    match_distance: float = 1.0
-    window: int = 512
-    overlap: float = 0.5
-    batch_size: int = 8
-    device: str = "cpu"
 
 
 @dataclass(frozen=True)
@@ -143,7 +123,7 @@ def _probabilities(model: nn.Module, frame: Frame, settings: Settings) -> torch.
         overlap=settings.overlap,
         batch_size=settings.batch_size,
         sampling=frame.sampling,
-        device=settings.device,
+        device=settings.device or default_device(),
     )
 
 
@@ -155,7 +135,7 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     settings = analysis.settings
     model = models["model"]
     probabilities = _probabilities(model, frame, settings)
-    probability = probabilities[class_index(model, "particle")].numpy()
+    probability = probabilities[model.config.class_index("particle")].numpy()
     image = frame.image[0]
     pixel_area = frame.sampling[0] * frame.sampling[1] / 100.0  # [nm^2 per px]
     min_px = max(1, math.ceil(settings.min_area / pixel_area))
@@ -180,8 +160,8 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     positions = None
     if interpretable and "columns" in models:
         columns = _probabilities(models["columns"], frame, settings)
-        column = class_index(models["columns"], "column")
-        positions = find_columns(columns[column].numpy()) * frame.sampling
+        column = models["columns"].config.class_index("column")
+        positions = detect_columns(columns[column].numpy()) * frame.sampling
         row["columns"] = len(positions)
     if analysis.figures is not None:
         from hrtem_analysis import figures  # matplotlib only when figures are asked for
@@ -191,7 +171,7 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
             probabilities,
             image,
             frame.sampling,
-            class_index(model, "particle"),
+            model.config.class_index("particle"),
             min_px,
             settings.d_spacings,
         )

@@ -1,7 +1,7 @@
 """Frame sources: the images of a series, one time point at a time, read lazily.
 
 A *frame* is one time point: an array ``[C, nx, ny]`` float32 in abTEM order (axis 0 = x; files
-store row = y and are transposed once, by :mod:`hrtem_sim.readers` or here), with C the model's
+store row = y and are transposed once, by :mod:`hrtem_core.readers`), with C the model's
 ``in_channels``. Its sampling (sx, sy) [Å/px] comes from ``sampling=`` when given (it overrides
 the file), else from the file's metadata.
 
@@ -30,25 +30,11 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import h5py
 import numpy as np
-import tifffile
-from hrtem_sim.errors import HRTEMError, ImageError
-from hrtem_sim.readers import (
-    SUFFIXES,
-    Sampling,
-    hdf5_image_dataset,
-    hdf5_sampling,
-    read_image,
-    read_stack,
-    rsciio_image_signal,
-    signal_sampling,
-    tiff_sampling,
-)
+from hrtem_core.errors import HRTEMError, ImageError
+from hrtem_core.readers import SUFFIXES, Sampling, Stack, open_stack, read_image, read_stack
 
 from hrtem_analysis.tiled import sampling_pair
-
-_TIME_UNITS = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0}
 
 
 @dataclass(frozen=True)
@@ -68,63 +54,6 @@ def natural_key(path: Path) -> list[int | str]:
     return [int(part) if part.isdigit() else part.lower() for part in re.split(r"(\d+)", path.name)]
 
 
-@dataclass(frozen=True)
-class _StackInfo:
-    """What a stack file holds: shape in the file's order, sampling [Å/px], time step [s]."""
-
-    shape: tuple[int, ...]
-    sampling: Sampling
-    time_step: float | None
-
-
-def _stack_info(path: Path) -> _StackInfo:
-    """Shape, sampling and time step of a stack file, without reading its pixels."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return _StackInfo(np.load(path, mmap_mode="r", allow_pickle=False).shape, None, None)
-    if suffix in {".h5", ".hdf5", ".hdf"}:
-        with h5py.File(path, "r") as file:
-            dataset = hdf5_image_dataset(file, path, (2, 3, 4))
-            return _StackInfo(dataset.shape, hdf5_sampling(dataset, file), None)
-    if suffix in {".tif", ".tiff"}:
-        with tifffile.TiffFile(path) as tif:
-            return _StackInfo(tif.series[0].shape, tiff_sampling(tif, path), None)
-    signal = rsciio_image_signal(path, lazy=True)
-    axes = signal["axes"]
-    time_step = None
-    if len(axes) == 3:  # the frame axis; EMD does not mark it as navigation
-        factor = _TIME_UNITS.get(str(axes[0].get("units")).strip())
-        time_step = float(axes[0]["scale"]) * factor if factor else None
-    return _StackInfo(tuple(signal["data"].shape), signal_sampling(axes), time_step)
-
-
-def _read_slice(path: Path, index: tuple[int, ...]) -> np.ndarray:
-    """Pixels ``[rows, cols]`` (or ``[C, rows, cols]``) at ``index`` of a stack file."""
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        return np.array(np.load(path, mmap_mode="r", allow_pickle=False)[index])
-    if suffix in {".h5", ".hdf5", ".hdf"}:
-        with h5py.File(path, "r") as file:
-            return hdf5_image_dataset(file, path, (2, 3, 4))[index]
-    if suffix in {".tif", ".tiff"}:
-        with tifffile.TiffFile(path) as tif:
-            shape = tif.series[0].shape
-            keys = np.arange(int(np.prod(shape[:-2]))).reshape(shape[:-2])[index]
-            data = tif.asarray(key=keys.ravel().tolist(), series=0)
-            return data.reshape(*keys.shape, *shape[-2:])
-    return np.asarray(rsciio_image_signal(path, lazy=True)["data"][index])
-
-
-def _checked(data: np.ndarray, name: str) -> np.ndarray:
-    """Real, finite pixels as float32, else an ImageError naming ``name``."""
-    if np.iscomplexobj(data) or not np.issubdtype(data.dtype, np.number):
-        raise ImageError(f"{name}: expected real pixel values, got dtype {data.dtype}")
-    data = np.asarray(data, dtype=np.float32)
-    if not np.isfinite(data).all():
-        raise ImageError(f"{name}: image contains NaN or infinite values")
-    return data
-
-
 def _first_line(error: BaseException) -> str:
     text = str(error).strip()
     return text.splitlines()[0] if text else type(error).__name__
@@ -139,7 +68,7 @@ class FrameSource:
 
     files: tuple[Path, ...]
     channels: int
-    stack: _StackInfo | None
+    stack: Stack | None
     images_per_file: int
     count: int
     sampling: tuple[float, float] | None
@@ -188,20 +117,17 @@ class FrameSource:
         """``[C, nx, ny]`` float32 of frame ``index`` and the file's sampling."""
         c = self.channels
         if self.stack is not None:
-            shape = self.stack.shape
-            if len(shape) == 2:
-                data = _read_slice(self.files[0], (Ellipsis,))[None]
-            elif len(shape) == 4:
-                data = _read_slice(self.files[0], (index,))
-            else:
-                if (index + 1) * c > shape[0]:
-                    raise ImageError(
-                        f"{name}: incomplete focal series, {shape[0] - index * c} of {c} images"
-                    )
-                data = _read_slice(self.files[0], (slice(index * c, (index + 1) * c),))
-            return np.ascontiguousarray(
-                np.swapaxes(_checked(data, name), -1, -2)
-            ), self.stack.sampling
+            stack = self.stack
+            rank = len(stack.shape)
+            if rank == 2:
+                return stack.read()[None], stack.sampling
+            if rank == 4:
+                return stack.read(index), stack.sampling
+            if (index + 1) * c > stack.shape[0]:
+                raise ImageError(
+                    f"{name}: incomplete focal series, {stack.shape[0] - index * c} of {c} images"
+                )
+            return stack.read(slice(index * c, (index + 1) * c)), stack.sampling
         if self.images_per_file == c > 1:
             image, sampling = read_stack(self.files[index])
             if image.shape[0] != c:
@@ -279,25 +205,14 @@ def open_frames(
     return source
 
 
-def _open_stack(path: Path, channels: int) -> tuple[_StackInfo, int]:
-    """Stack info and the number of images of a stack file, or an ImageError naming it."""
-    if path.suffix.lower() not in SUFFIXES:
+def _open_stack(path: Path, channels: int) -> tuple[Stack, int]:
+    """The stack in ``path`` and its number of images, or an ImageError naming it."""
+    stack = open_stack(path)
+    rank = len(stack.shape)
+    if rank == 4 and stack.shape[1] != channels:
         raise ImageError(
-            f"{path}: unknown image format {path.suffix!r} (known: {', '.join(SUFFIXES)})"
-        )
-    try:
-        info = _stack_info(path)
-    except HRTEMError:
-        raise
-    except Exception as error:
-        raise ImageError(f"{path}: unreadable ({_first_line(error)})") from None
-    rank = len(info.shape)
-    if rank == 4 and info.shape[1] != channels:
-        raise ImageError(
-            f"{path}: frames of {info.shape[1]} channels [T, C, rows, cols] = {info.shape}; "
+            f"{path}: frames of {stack.shape[1]} channels [T, C, rows, cols] = {stack.shape}; "
             f"the model takes {channels}"
         )
-    if rank not in (2, 3, 4):
-        raise ImageError(f"{path}: expected images [N, rows, cols], got shape {info.shape}")
-    images = {2: 1, 3: info.shape[0], 4: info.shape[0] * channels}[rank]
-    return info, images
+    images = {2: 1, 3: stack.shape[0], 4: stack.shape[0] * channels}[rank]
+    return stack, images

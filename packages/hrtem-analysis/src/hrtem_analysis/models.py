@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 
 import torch
-from hrtem_msd.model_config import ModelConfig
+from hrtem_core.cards import ModelCard
 from hrtem_msd.normalise import normalise
 from torch import nn
 
@@ -22,7 +22,7 @@ class Normalised(nn.Module):
     def __init__(self, net: nn.Module) -> None:
         super().__init__()
         self.net = net
-        self.config: ModelConfig = net.config
+        self.config: ModelCard = net.config
 
     def forward(self, windows: torch.Tensor) -> torch.Tensor:
         """Logits ``[B, K, h, w]``."""
@@ -40,12 +40,6 @@ def analysis_model(uri: str, task: str | None = None) -> Normalised:
     from hrtem_msd.registry import load_model
 
     return Normalised(load_model(uri, task=task)).eval()
-
-
-def class_index(model: nn.Module, name: str) -> int:
-    """Index of class ``name`` in ``model.config.classes``; 1 (the first foreground) if absent."""
-    classes = model.config.classes
-    return classes.index(name) if name in classes else 1
 
 
 def default_device() -> str:

@@ -30,8 +30,9 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
-from hrtem_sim.cluster import dask_client
-from hrtem_sim.errors import ImageError
+from hrtem_core.atomic import atomic_write
+from hrtem_core.cluster import dask_client
+from hrtem_core.errors import ImageError
 
 from hrtem_analysis import figures
 from hrtem_analysis.columns import match_columns
@@ -45,7 +46,7 @@ from hrtem_analysis.frame_analysis import (
     empty_row,
 )
 from hrtem_analysis.frames import Frame, FrameSource
-from hrtem_analysis.table import ResultTable, atomic_write
+from hrtem_analysis.table import ResultTable
 
 log = logging.getLogger(__name__)
 

@@ -25,8 +25,10 @@ from typing import Literal
 import numpy as np
 import torch
 import torch.nn.functional as F
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from torch import nn
+
+from hrtem_analysis.settings import BATCH_SIZE, OVERLAP, WINDOW
 
 Precision = Literal["bf16", "fp16"]
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -166,9 +168,9 @@ def _check_image(model: nn.Module, image: torch.Tensor) -> None:
 def tiled_predict(
     model: nn.Module,
     image: torch.Tensor | np.ndarray,
-    window: int = 512,
-    overlap: float = 0.5,
-    batch_size: int = 8,
+    window: int = WINDOW,
+    overlap: float = OVERLAP,
+    batch_size: int = BATCH_SIZE,
     sampling: float | tuple[float, float] | None = None,
     device: torch.device | str | None = None,
     precision: Precision | None = None,

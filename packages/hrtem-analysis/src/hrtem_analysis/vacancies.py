@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import torch
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 from scipy.spatial import cKDTree
 
 from hrtem_analysis.columns import columns_with_scores, group_close
@@ -95,7 +95,7 @@ def count_vacancies(
     """Sulphur vacancies of a MoS2 frame from species probabilities ``[4, H, W]``.
 
     sampling [Å/px], scalar or (sx, sy); min_distance [px] merges column fragments (see
-    :func:`hrtem_analysis.columns.find_columns`). See the module docstring for the definition.
+    :func:`hrtem_analysis.columns.detect_columns`). See the module docstring for the definition.
     """
     columns = species_columns(probabilities, min_distance)
     scale = np.asarray(sampling_pair(sampling))

@@ -11,13 +11,15 @@ Run it at the dose of your experiment before publishing counts from that model.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from hrtem_core.atomic import atomic_write
+from hrtem_core.errors import SpecError
 from hrtem_msd.evaluate import Evaluated, check_doses, held_out_data
-from hrtem_sim.errors import SpecError
 from matplotlib.figure import Figure
 
 from hrtem_analysis.vacancies import SPECIES, count_vacancies
@@ -110,3 +112,13 @@ def agreement_figure(table: pd.DataFrame) -> Figure:
         ax.set(xlim=(-0.5, top + 0.5), ylim=(-0.5, top + 0.5), aspect="equal")
     axes[0].set_ylabel("counted vacancies")
     return fig
+
+
+def write_check(table: pd.DataFrame, out: Path) -> tuple[Path, Path]:
+    """``out/vacancy_check.csv`` (the table) and ``out/vacancy_check.png`` (the figure), atomically."""
+    figure = agreement_figure(table)
+    csv = atomic_write(out / "vacancy_check.csv", lambda tmp: table.to_csv(tmp, index=False))
+    png = atomic_write(
+        out / "vacancy_check.png", lambda tmp: figure.savefig(tmp, dpi=120, format="png")
+    )
+    return csv, png

@@ -4,17 +4,18 @@
 ``load_model`` (a registered model by URI) likewise does not import MLflow until used.
 """
 
-from typing import Any
+from hrtem_core.cards import ModelCard
+from hrtem_core.lazy import lazy_exports
 
-from hrtem_msd.model_config import ModelConfig
-from hrtem_msd.models import MSDNet, UNet, get_model, list_models
+from hrtem_msd.models import MSDNet, UNet, build, get_model, list_models
 from hrtem_msd.threads import configure_threads
 
 __all__ = [
     "MSDNet",
-    "ModelConfig",
+    "ModelCard",
     "SegmentationModule",
     "UNet",
+    "build",
     "configure_threads",
     "get_model",
     "list_models",
@@ -22,13 +23,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    if name == "SegmentationModule":
-        from hrtem_msd.module import SegmentationModule
-
-        return SegmentationModule
-    if name == "load_model":
-        from hrtem_msd.registry import load_model
-
-        return load_model
-    raise AttributeError(f"module 'hrtem_msd' has no attribute {name!r}")
+__getattr__ = lazy_exports(
+    __name__,
+    {"SegmentationModule": "hrtem_msd.module", "load_model": "hrtem_msd.registry"},
+)

@@ -1,19 +1,21 @@
 """Runs of one task side by side: a table of their settings and best metrics, and a plot of their curves.
 
-Reads what training logs: params ``model.name``, ``model.depth``, ``trainer.precision``,
-``trainer.devices``, ``trainer.num_nodes``, ``data.spec_hash`` and metrics per epoch (step = epoch)
-such as ``val/iou`` or ``val/loss``; whatever a run lacks shows as missing.
+Reads what training logs: the architecture (params ``model.name``, ``model.depth``), the run
+record (params ``run.*``: the precision, devices, nodes and strategy that ran, the effective batch
+size and the dataset's spec hash) and metric histories such as ``val/iou``. Lightning logs metrics
+at the global step and the epoch beside them (metric ``epoch``), which maps steps to epochs.
+Whatever a run lacks (a run logged before the run record) shows as missing.
 """
 
 from __future__ import annotations
 
-import os
-import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
+from hrtem_core.atomic import atomic_write
+from hrtem_core.cards import RunRecord
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from mlflow import MlflowClient
@@ -21,13 +23,14 @@ from mlflow.entities import Metric, Run
 
 from hrtem_msd.tracking import TrackingError, client, experiment_name, tracking_uri
 
-PARAM_COLUMNS = {
-    "architecture": "model.name",
-    "depth": "model.depth",
-    "precision": "trainer.precision",
-    "devices": "trainer.devices",
-    "num_nodes": "trainer.num_nodes",
-    "dataset": "data.spec_hash",
+MODEL_COLUMNS = {"architecture": "model.name", "depth": "model.depth"}
+RECORD_COLUMNS = {  # column -> RunRecord field
+    "precision": "precision",
+    "devices": "devices",
+    "num_nodes": "num_nodes",
+    "strategy": "strategy",
+    "batch": "effective_batch_size",
+    "dataset": "dataset_spec_hash",
 }
 FINAL_METRICS = ("test/iou", "test/dice", "test/f1")
 MAX_RUNS = 1000
@@ -47,11 +50,19 @@ def best_point(history: Sequence[Metric], metric: str) -> tuple[float, int] | tu
     return best.value, best.step
 
 
+def epochs_by_step(mlflow_client: MlflowClient, run_id: str) -> dict[int, int]:
+    """Global step -> epoch, from the ``epoch`` metric Lightning logs beside every metric."""
+    return {
+        point.step: int(point.value) for point in mlflow_client.get_metric_history(run_id, "epoch")
+    }
+
+
 def compare_runs(task: str, metric: str = "val/iou") -> pd.DataFrame:
     """One row per run of experiment ``hrtem-<task>``, best ``metric`` first.
 
-    Columns: run_id, run_name, status, architecture, depth, precision, devices, num_nodes,
-    dataset (spec hash), ``best <metric>``, best_epoch, the final test/iou, test/dice, test/f1,
+    Columns: run_id, run_name, status, architecture, depth, then from the run record precision,
+    devices (per node), num_nodes, strategy, batch (effective), dataset (spec hash); ``best
+    <metric>``, best_epoch (the epoch of the best value), the final test/iou, test/dice, test/f1,
     duration_s (end - start, or until now while running), start (UTC).
     """
     mlflow_client = client()
@@ -66,7 +77,13 @@ def compare_runs(task: str, metric: str = "val/iou") -> pd.DataFrame:
     )
     best = f"best {metric}"
     rows = [_row(run, metric, best, mlflow_client) for run in runs]
-    columns = ["run_id", "run_name", "status", *PARAM_COLUMNS, best, "best_epoch", *FINAL_METRICS]
+    columns = [
+        *("run_id", "run_name", "status"),
+        *MODEL_COLUMNS,
+        *RECORD_COLUMNS,
+        *(best, "best_epoch"),
+        *FINAL_METRICS,
+    ]
     table = pd.DataFrame(rows, columns=[*columns, "duration_s", "start"])
     table = table.sort_values(best, ascending=lower_is_better(metric), na_position="last")
     return table.reset_index(drop=True)
@@ -76,13 +93,17 @@ def _row(run: Run, metric: str, best: str, mlflow_client: MlflowClient) -> dict[
     info, data = run.info, run.data
     value, step = best_point(mlflow_client.get_metric_history(info.run_id, metric), metric)
     end = info.end_time or int(time.time() * 1000)
+    record = RunRecord.from_params(data.params)
     return {
         "run_id": info.run_id,
         "run_name": info.run_name,
         "status": info.status,
-        **{column: data.params.get(key) for column, key in PARAM_COLUMNS.items()},
+        **{column: data.params.get(key) for column, key in MODEL_COLUMNS.items()},
+        **{column: getattr(record, field) for column, field in RECORD_COLUMNS.items()},
         best: value,
-        "best_epoch": step,
+        "best_epoch": None
+        if step is None
+        else epochs_by_step(mlflow_client, info.run_id).get(step),
         **{name: data.metrics.get(name) for name in FINAL_METRICS},
         "duration_s": (end - info.start_time) / 1000,
         "start": pd.Timestamp(info.start_time, unit="ms", tz="UTC"),
@@ -100,9 +121,10 @@ def plot_metric_curves(runs: pd.DataFrame, metric: str, path: str | Path) -> Pat
         history = sorted(
             mlflow_client.get_metric_history(run["run_id"], metric), key=lambda p: p.step
         )
+        epochs = epochs_by_step(mlflow_client, run["run_id"])
         if history:
-            steps = [point.step for point in history]
-            ax.plot(steps, [point.value for point in history], marker=".", label=_label(run))
+            x = [epochs.get(point.step, point.step) for point in history]
+            ax.plot(x, [point.value for point in history], marker=".", label=_label(run))
     ax.set_xlabel("epoch")
     ax.set_ylabel(metric)
     ax.grid(alpha=0.3)
@@ -113,17 +135,7 @@ def plot_metric_curves(runs: pd.DataFrame, metric: str, path: str | Path) -> Pat
             0.5, 0.5, f"no run logged {metric}", ha="center", va="center", transform=ax.transAxes
         )
     fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".png")
-    os.close(fd)
-    try:
-        fig.savefig(tmp, dpi=110)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
 
 
 def _label(run: pd.Series) -> str:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hrtem_sim.errors import SpecError
+from hrtem_core.errors import SpecError
 from hrtem_sim.optics import ImageFormationConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -114,7 +114,11 @@ class TrainerConfig:
 
 @dataclass
 class DataConfig:
-    """Data loading. root: where datasets live; batch_size per device; fractions of samples."""
+    """Data loading. root: where datasets live; batch_size per device; fractions of samples.
+
+    wait_timeout [s]: a DDP rank other than 0 stops when no new shard of the dataset rank 0 is
+    simulating has appeared for this long.
+    """
 
     root: str = "data"
     batch_size: int = 8
@@ -122,6 +126,7 @@ class DataConfig:
     val_fraction: float = 0.1
     test_fraction: float = 0.1
     train_repeats: int = 1
+    wait_timeout: float = 1800.0
 
 
 @dataclass

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from hrtem_core.errors import DatasetError, SpecError
 from hrtem_sim.dataset import ExitWaveDataset, open_dataset
-from hrtem_sim.errors import DatasetError, SpecError
 from hrtem_sim.labels import augment, pad_points, render_columns, render_mask
 from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
 from lightning.pytorch import LightningDataModule

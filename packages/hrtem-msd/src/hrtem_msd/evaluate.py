@@ -16,13 +16,15 @@ from pathlib import Path
 import pandas as pd
 import torch
 import yaml
-from hrtem_sim import dataset_path, load_spec, spec_hash
-from hrtem_sim.errors import SpecError
+from hrtem_core.atomic import atomic_write
+from hrtem_core.errors import SpecError
+from hrtem_sim import dataset_card, dataset_path, load_spec, spec_hash
 from matplotlib.figure import Figure
 from mlflow.exceptions import MlflowException
 
 from hrtem_msd.config import TrainConfig, compose, config_from_dict
 from hrtem_msd.datamodule import HRTEMDataModule
+from hrtem_msd.dataset_check import check_task_data
 from hrtem_msd.module import segmentation_metrics
 from hrtem_msd.registry import load_model, resolve_model_uri
 from hrtem_msd.tracking import client, tracking_uri
@@ -81,11 +83,14 @@ def check_doses(doses: Sequence[float]) -> None:
 
 
 def held_out_data(model: Evaluated, batch_size: int = 8) -> HRTEMDataModule:
-    """The test split of the model's training data, formed as in its run (``set_eval_dose``)."""
+    """The test split of the model's training data, formed as in its run (``set_eval_dose``);
+    the task is checked against the dataset's card first."""
     config = model.config
     spec = load_spec(config.task.spec, profile=_profile(config, model.net))
+    path = dataset_path(spec, config.data.root)
+    check_task_data(config.task, dataset_card(spec), path)
     return HRTEMDataModule(
-        dataset_path(spec, config.data.root),
+        path,
         labels=config.task.labels,
         optics=config.task.optics,
         batch_size=batch_size,
@@ -167,9 +172,9 @@ def evaluate(
         models.append(evaluated(uri, overrides, task=models[0].net.config.task if models else None))
     table = pd.concat([sweep(m, doses, progress=progress) for m in models], ignore_index=True)
     out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    table.to_csv(out / "dose_sweep.csv", index=False)
-    dose_figure(table).savefig(out / "dose_sweep.png", dpi=120)
+    figure = dose_figure(table)
+    atomic_write(out / "dose_sweep.csv", lambda tmp: table.to_csv(tmp, index=False))
+    atomic_write(out / "dose_sweep.png", lambda tmp: figure.savefig(tmp, dpi=120, format="png"))
     if log:
         _log(models[0].net.config.task, table, out)
     return table

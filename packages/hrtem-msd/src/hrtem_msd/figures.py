@@ -5,11 +5,10 @@ Figures are made without pyplot, so importing this module never changes the matp
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import torch
+from hrtem_core.atomic import atomic_write
 from matplotlib.figure import Figure
 
 
@@ -56,11 +55,7 @@ def log_figure(loggers: list, fig: Figure, name: str, step: int, fallback_dir: s
             experiment.add_figure(name, fig, global_step=step, close=False)
             places.append(f"tensorboard:{name}")
     if not places:
-        folder = Path(fallback_dir) / "figures"
-        folder.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=folder)
-        os.close(fd)
-        fig.savefig(tmp, dpi=100)
-        os.replace(tmp, folder / f"{name}.png")
-        places.append(str(folder / f"{name}.png"))
+        path = Path(fallback_dir) / "figures" / f"{name}.png"
+        atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=100, format="png"))
+        places.append(str(path))
     return places

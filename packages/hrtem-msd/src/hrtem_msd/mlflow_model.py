@@ -2,7 +2,7 @@
 
 The model directory holds ``MLmodel`` (python_function flavor with ``loader_module:
 hrtem_msd.mlflow_model``) and ``data/hrtem_model/`` with ``weights.safetensors`` and
-``model_config.yaml`` (:class:`ModelConfig`). ``mlflow.pyfunc.load_model(uri)`` calls
+``model_config.yaml`` (the :class:`~hrtem_core.cards.ModelCard`). ``mlflow.pyfunc.load_model(uri)`` calls
 :func:`_load_pyfunc`; :func:`hrtem_msd.load_model` returns the bare ``nn.Module``.
 """
 
@@ -20,12 +20,13 @@ import safetensors
 import safetensors.torch
 import torch
 import yaml
-from hrtem_sim.errors import HRTEMError
+from hrtem_core.cards import ModelCard
+from hrtem_core.errors import HRTEMError
 from mlflow.models import ModelSignature
 from mlflow.types import Schema, TensorSpec
 from torch import nn
 
-from hrtem_msd.model_config import ModelConfig, build
+from hrtem_msd.models import build
 from hrtem_msd.normalise import normalise
 
 WEIGHTS = "weights.safetensors"
@@ -38,7 +39,7 @@ class RegistryError(HRTEMError):
     """A model cannot be found, logged or loaded, or is not the model the caller needs."""
 
 
-def save_model_data(net: nn.Module, config: ModelConfig, folder: Path) -> Path:
+def save_model_data(net: nn.Module, config: ModelCard, folder: Path) -> Path:
     """Write ``folder/weights.safetensors`` (the state dict on CPU) and ``folder/model_config.yaml``."""
     folder.mkdir(parents=True, exist_ok=True)
     state = {name: value.detach().cpu().contiguous() for name, value in net.state_dict().items()}
@@ -62,23 +63,14 @@ def data_dir(folder: Path) -> Path:
     return folder / flavor["data"]
 
 
-def load_weights(
-    folder: Path, config: ModelConfig, device: str | torch.device = "cpu"
-) -> nn.Module:
+def load_weights(folder: Path, config: ModelCard, device: str | torch.device = "cpu") -> nn.Module:
     """The network of ``config`` with the weights in ``folder``, on ``device``, in eval mode, ``.config`` set."""
-    net = build(config)
     path = folder / WEIGHTS
     try:
         state = safetensors.torch.load_file(str(path))
     except (OSError, safetensors.SafetensorError) as err:
         raise RegistryError(f"{path}: cannot read weights ({err})") from None
-    try:
-        net.load_state_dict(state)
-    except RuntimeError as err:
-        detail = " ".join(str(err).split())
-        raise RegistryError(f"{path}: weights do not fit {CONFIG} ({detail})") from None
-    net.config = config
-    return net.to(device).eval()
+    return build(config, state, str(path)).to(device).eval()
 
 
 class HRTEMPyfunc:
@@ -86,7 +78,7 @@ class HRTEMPyfunc:
 
     def __init__(self, net: nn.Module) -> None:
         self.net = net
-        self.config: ModelConfig = net.config
+        self.config: ModelCard = net.config
 
     def predict(self, model_input: np.ndarray, params: dict[str, Any] | None = None) -> np.ndarray:
         images = torch.as_tensor(np.asarray(model_input, dtype=np.float32))
@@ -103,10 +95,15 @@ def _load_pyfunc(data_path: str) -> HRTEMPyfunc:
     """MLflow's entry point (``loader_module``): the model in ``data_path``, on CUDA when present."""
     folder = Path(data_path)
     device = "cuda" if torch.cuda.is_available() else "cpu"
-    return HRTEMPyfunc(load_weights(folder, ModelConfig.load(folder / CONFIG), device))
+    return HRTEMPyfunc(load_weights(folder, ModelCard.load(folder / CONFIG), device))
 
 
-def signature(config: ModelConfig) -> ModelSignature:
+def card_text(card: ModelCard) -> str:
+    """The model card as the registered version's description (Markdown: one line per fact)."""
+    return "hrtem model card\n\n" + "\n".join(f"- {line}" for line in card.describe().splitlines())
+
+
+def signature(config: ModelCard) -> ModelSignature:
     """Tensor spec: images [-1, C, -1, -1] float32 -> probabilities [-1, K, -1, -1] float32."""
     float32 = np.dtype(np.float32)
     return ModelSignature(
@@ -116,19 +113,20 @@ def signature(config: ModelConfig) -> ModelSignature:
 
 
 def requirements() -> list[str]:
-    """What serving the model needs: hrtem-msd, torch and safetensors at their installed versions."""
-    names = ("hrtem-msd", "torch", "safetensors")
+    """What serving the model needs: hrtem-core, hrtem-msd, torch and safetensors as installed."""
+    names = ("hrtem-core", "hrtem-msd", "torch", "safetensors")
     return [f"{name}=={importlib.metadata.version(name).split('+')[0]}" for name in names]
 
 
 def log_model(
     net: nn.Module,
-    config: ModelConfig,
+    config: ModelCard,
     artifact_path: str = "model",
     registered_name: str | None = None,
     example: np.ndarray | None = None,
 ) -> tuple[str, int | None]:
-    """Log ``net`` in the active MLflow run; register it as ``registered_name`` with alias "candidate".
+    """Log ``net`` in the active MLflow run; register it as ``registered_name`` with alias
+    "candidate", the model card as the version's description.
 
     example: optional input images [N, C, H, W] float32 stored with the model.
     Returns (model URI, registered version): ``models:/NAME/VERSION`` when registered, else
@@ -153,5 +151,7 @@ def log_model(
     if registered_name is None:
         return f"runs:/{run.info.run_id}/{artifact_path}", None
     version = int(info.registered_model_version)
-    mlflow.MlflowClient().set_registered_model_alias(registered_name, CANDIDATE, str(version))
+    client = mlflow.MlflowClient()
+    client.update_model_version(registered_name, str(version), description=card_text(config))
+    client.set_registered_model_alias(registered_name, CANDIDATE, str(version))
     return f"models:/{registered_name}/{version}", version

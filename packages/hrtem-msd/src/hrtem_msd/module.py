@@ -10,7 +10,7 @@ and a figure of input, target and prediction every ``figure_every`` epochs. Work
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import LightningModule
@@ -18,6 +18,10 @@ from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassF1Score, MulticlassJaccardIndex
 from torchmetrics.segmentation import DiceScore
 
+if TYPE_CHECKING:
+    from hrtem_core.cards import ModelCard
+
+from hrtem_msd.checkpoint import CARD_KEY
 from hrtem_msd.figures import log_figure, prediction_figure
 from hrtem_msd.losses import SegmentationLoss
 from hrtem_msd.models import get_model
@@ -49,6 +53,8 @@ class SegmentationModule(LightningModule):
                    every scheduler_step_size epochs) or "plateau" (x scheduler_gamma after
                    scheduler_patience epochs without a lower val/loss).
     figure_every:  log a validation figure every N epochs (0: never).
+    card:          the model card of the network, saved in every checkpoint (``"model_card"``)
+                   so that :func:`hrtem_msd.load_model` can load a checkpoint as a model.
     """
 
     def __init__(
@@ -66,6 +72,7 @@ class SegmentationModule(LightningModule):
         scheduler_step_size: int = 30,
         scheduler_patience: int = 10,
         figure_every: int = 1,
+        card: ModelCard | None = None,
     ) -> None:
         super().__init__()
         if len(class_names) < 2:
@@ -74,7 +81,8 @@ class SegmentationModule(LightningModule):
             raise ModelError(
                 f"SegmentationModule: scheduler must be one of {SCHEDULERS}, got {scheduler!r}"
             )
-        self.save_hyperparameters()
+        self.save_hyperparameters(ignore=["card"])
+        self.card = card
         self.class_names = [str(name) for name in class_names]
         self.net = get_model(
             model, in_channels=in_channels, out_channels=len(class_names), **dict(model_args or {})
@@ -164,6 +172,10 @@ class SegmentationModule(LightningModule):
             and trainer.is_global_zero
             and self.current_epoch % every == 0
         )
+
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        if self.card is not None:
+            checkpoint[CARD_KEY] = self.card.to_dict()
 
     def configure_optimizers(self) -> Any:
         hp = self.hparams

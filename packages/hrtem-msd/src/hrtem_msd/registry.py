@@ -1,8 +1,8 @@
 """Registered hrtem models: load one by URI, list them, show one, promote a version to an alias.
 
 URIs: ``models:/NAME@ALIAS``, ``models:/NAME/VERSION``, ``runs:/RUN_ID/model``, any MLflow artifact
-URI, or a local directory (an MLflow model directory, or a folder with ``model_config.yaml`` and
-``weights.safetensors``). The tracking/registry server is :func:`hrtem_msd.tracking.tracking_uri`.
+URI, a local directory (an MLflow model directory, or a folder with ``model_config.yaml`` and
+``weights.safetensors``) or a training checkpoint (``*.ckpt``, read with ``weights_only=True``). The tracking/registry server is :func:`hrtem_msd.tracking.tracking_uri`.
 """
 
 from __future__ import annotations
@@ -17,12 +17,13 @@ from pathlib import Path
 
 import mlflow
 import torch
+from hrtem_core.cards import ModelCard
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from torch import nn
 
+from hrtem_msd.checkpoint import load_checkpoint
 from hrtem_msd.mlflow_model import CONFIG, DATA_DIR, RegistryError, data_dir, load_weights
-from hrtem_msd.model_config import ModelConfig
 from hrtem_msd.tracking import client, tracking_uri
 
 LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
@@ -35,22 +36,31 @@ def load_model(
     in_channels: int | None = None,
     device: str | torch.device = "cpu",
 ) -> nn.Module:
-    """The network at ``uri`` in eval mode on ``device``, its :class:`ModelConfig` as ``.config``.
+    """The network at ``uri`` in eval mode on ``device``, its :class:`ModelCard` as ``.config``.
 
     task, in_channels: what the caller needs; a model trained for another task or channel count
     is a RegistryError naming both. The network maps normalised images [B, C, H, W] (see
     ``.config.normalisation``) to logits [B, K, H, W].
     """
+    if uri.endswith(".ckpt") and ":/" not in uri:
+        net = load_checkpoint(Path(uri).expanduser(), device)
+        _check_card(uri, net.config, task, in_channels)
+        return net
     with _model_folder(uri) as folder:
         data = data_dir(folder)
-        config = ModelConfig.load(data / CONFIG)
-        if task is not None and config.task != task:
-            raise RegistryError(f"{uri}: model is for task {config.task!r}, expected {task!r}")
-        if in_channels is not None and config.in_channels != in_channels:
-            raise RegistryError(
-                f"{uri}: model takes {config.in_channels} input channel(s), expected {in_channels}"
-            )
-        return load_weights(data, config, device)
+        card = ModelCard.load(data / CONFIG)
+        _check_card(uri, card, task, in_channels)
+        return load_weights(data, card, device)
+
+
+def _check_card(uri: str, card: ModelCard, task: str | None, in_channels: int | None) -> None:
+    """A RegistryError when the model is not for ``task`` or does not take ``in_channels``."""
+    if task is not None and card.task != task:
+        raise RegistryError(f"{uri}: model is for task {card.task!r}, expected {task!r}")
+    if in_channels is not None and card.in_channels != in_channels:
+        raise RegistryError(
+            f"{uri}: model takes {card.in_channels} input channel(s), expected {in_channels}"
+        )
 
 
 @contextlib.contextmanager
@@ -136,7 +146,7 @@ class ModelDetails:
 
     summary: ModelSummary
     versions: list[VersionDetails]
-    config: ModelConfig | None
+    config: ModelCard | None
 
 
 def registered_models() -> list[ModelSummary]:
@@ -223,7 +233,7 @@ def _summary(
     )
 
 
-def _version_config(name: str, version: int, mlflow_client: MlflowClient) -> ModelConfig | None:
+def _version_config(name: str, version: int, mlflow_client: MlflowClient) -> ModelCard | None:
     """The model card of one version, downloading only its YAML; None if it is not an hrtem model."""
     location = mlflow_client.get_model_version_download_uri(name, str(version))
     with tempfile.TemporaryDirectory(prefix="hrtem-config-") as tmp:
@@ -235,7 +245,7 @@ def _version_config(name: str, version: int, mlflow_client: MlflowClient) -> Mod
             )
         except (MlflowException, OSError):
             return None
-        return ModelConfig.load(path)
+        return ModelCard.load(path)
 
 
 def _time(milliseconds: int | None) -> datetime:

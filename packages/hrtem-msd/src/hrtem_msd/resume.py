@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import yaml
-from hrtem_sim.errors import SpecError
+from hrtem_core.errors import SpecError
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 

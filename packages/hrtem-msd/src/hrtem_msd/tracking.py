@@ -15,7 +15,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from hrtem_sim.errors import HRTEMError
+from hrtem_core.cards import RunRecord
+from hrtem_core.errors import HRTEMError
 from mlflow import MlflowClient
 from mlflow.entities import Param, RunTag
 
@@ -23,6 +24,7 @@ ENV_VAR = "MLFLOW_TRACKING_URI"
 DB_NAME = "mlflow.db"
 ARTIFACTS_DIR = "mlartifacts"
 PACKAGES = (
+    "hrtem-core",
     "hrtem-sim",
     "hrtem-msd",
     "hrtem-analysis",
@@ -105,8 +107,9 @@ def experiment_for(task: str, uri: str | None = None) -> str:
 
 
 def git_commit(root: str | Path | None = None) -> str | None:
-    """HEAD commit of the git checkout at ``root`` (default cwd), ``+dirty`` if it has changes; None outside git."""
-    cwd = Path(root) if root is not None else Path.cwd()
+    """HEAD commit of the git checkout at ``root`` (default: the one holding this code, as an
+    editable install has it), ``+dirty`` if it has changes; None outside git."""
+    cwd = Path(root) if root is not None else Path(__file__).resolve().parent
     try:
         head = subprocess.run(
             ["git", "rev-parse", "HEAD"], cwd=cwd, capture_output=True, text=True, timeout=10
@@ -148,16 +151,19 @@ def flatten_params(config: Mapping[str, Any], prefix: str = "") -> dict[str, str
     return flat
 
 
-def log_run_context(run_id: str, config: Mapping[str, Any], uri: str | None = None) -> None:
-    """Record on run ``run_id``: the flattened config as params, the config as ``config.yaml``,
-    the git commit (tag ``mlflow.source.git.commit``) and package versions (tags ``version.<name>``)."""
+def log_run_context(
+    run_id: str, config: Mapping[str, Any], record: RunRecord, uri: str | None = None
+) -> None:
+    """Record on run ``run_id``: the flattened config and the run record (``run.*``) as params,
+    both as ``config.yaml`` (the record under ``run``), the git commit (tag
+    ``mlflow.source.git.commit``) and package versions (tags ``version.<name>``)."""
     mlflow_client = client(uri)
-    params = [Param(name, value) for name, value in flatten_params(config).items()]
+    flat = flatten_params(config) | record.params()
+    params = [Param(name, value[:MAX_PARAM_LENGTH]) for name, value in flat.items()]
     for start in range(0, len(params), BATCH):
         mlflow_client.log_batch(run_id, params=params[start : start + BATCH])
-    tags = [RunTag(f"version.{name}", version) for name, version in package_versions().items()]
-    commit = git_commit()
-    if commit is not None:
-        tags.append(RunTag("mlflow.source.git.commit", commit))
+    tags = [RunTag(f"version.{name}", v) for name, v in record.package_versions.items()]
+    if record.git_commit is not None:
+        tags.append(RunTag("mlflow.source.git.commit", record.git_commit))
     mlflow_client.log_batch(run_id, tags=tags)
-    mlflow_client.log_dict(run_id, dict(config), "config.yaml")
+    mlflow_client.log_dict(run_id, {**config, "run": record.to_dict()}, "config.yaml")

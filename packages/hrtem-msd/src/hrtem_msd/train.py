@@ -8,22 +8,22 @@ into the same MLflow run with ``resume=RUN_ID`` or ``resume=last``.
 
 from __future__ import annotations
 
-import os
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
 import torch
-from hrtem_sim import dataset_path, load_spec, simulate_dataset
-from hrtem_sim.errors import DatasetError
+from hrtem_core.cards import ModelCard
+from hrtem_sim import dataset_card, dataset_path, load_spec
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import MLFlowLogger
 
 from hrtem_msd.config import TrainConfig, to_container
 from hrtem_msd.datamodule import HRTEMDataModule
-from hrtem_msd.model_config import ModelConfig
+from hrtem_msd.dataset_check import check_task_data
+from hrtem_msd.dataset_ready import ensure_dataset
 from hrtem_msd.module import SegmentationModule
+from hrtem_msd.records import model_args, model_card, run_record
 from hrtem_msd.resume import find_resume
 from hrtem_msd.threads import configure_threads
 from hrtem_msd.tracking import (
@@ -49,14 +49,6 @@ class TrainResult:
     duration: float
 
 
-def global_rank() -> int:
-    """This process's rank from the launcher's environment (0 before any launch)."""
-    for key in ("RANK", "SLURM_PROCID", "LOCAL_RANK"):
-        if key in os.environ:
-            return int(os.environ[key])
-    return 0
-
-
 def resolve_auto(config: TrainConfig) -> tuple[str, str, str | None]:
     """(dataset profile, precision, max_time) with "auto" replaced: the GPU gets bf16 and the full
     profile; the CPU float32, the small profile and ``cpu_max_time`` unless max_time is set."""
@@ -69,44 +61,14 @@ def resolve_auto(config: TrainConfig) -> tuple[str, str, str | None]:
     return profile, precision, max_time
 
 
-def ensure_dataset(config: TrainConfig, profile: str) -> Path:
-    """The task's dataset directory, simulated first if missing (by rank 0; other ranks wait)."""
-    spec = load_spec(config.task.spec, profile=profile)
-    path = dataset_path(spec, config.data.root)
-    if global_rank() == 0:
-        return simulate_dataset(spec, config.data.root)
-    while not _opens(path):
-        time.sleep(5)
-    return path
-
-
-def _opens(path: Path) -> bool:
-    from hrtem_sim import open_dataset
-
-    try:
-        open_dataset(path)
-    except DatasetError:
-        return False
-    return True
-
-
-def model_card(config: TrainConfig, data: HRTEMDataModule) -> ModelConfig:
-    """The ModelConfig logged with the weights: task, classes, channels, defocus, sampling."""
-    optics = config.task.optics
-    centre = (optics.defocus.low + optics.defocus.high) / 2
-    args = {k: v for k, v in to_container(config.model).items() if k != "name"}
-    return ModelConfig(
-        task=config.task.name,
-        architecture=config.model.name,
-        model_args=args,
-        classes=list(config.task.classes),
-        in_channels=data.in_channels,
-        defocus=[centre + (o.low + o.high) / 2 for o in optics.defocus_offsets],
-        sampling=(optics.detector_sampling.low + optics.detector_sampling.high) / 2,
-        normalisation="per_image",
-        spec_hash=data.dataset.spec_hash,
-        energy=optics.energy,
-    )
+def registered_name(config: TrainConfig) -> str:
+    """The registry name of the run's network: ``mlflow.registered_model``, else ``hrtem-<task>``
+    for the MSD-net and ``hrtem-<task>-<architecture>`` for any other (a baseline never replaces
+    the MSD-net's candidate)."""
+    if config.mlflow.registered_model:
+        return config.mlflow.registered_model
+    name = experiment_name(config.task.name)
+    return name if config.model.name == "msd" else f"{name}-{config.model.name}"
 
 
 def build_trainer(
@@ -149,8 +111,11 @@ def train(config: TrainConfig) -> TrainResult:
     profile, precision, max_time = resolve_auto(config)
     resume_run, ckpt = find_resume(config, uri) if config.resume else (None, None)
     seed_everything(config.seed, workers=True, verbose=False)
+    spec = load_spec(config.task.spec, profile=profile)
+    check_task_data(config.task, dataset_card(spec), dataset_path(spec, config.data.root))
+    path = ensure_dataset(spec, config.data.root, timeout=config.data.wait_timeout)
     data = HRTEMDataModule(
-        ensure_dataset(config, profile),
+        path,
         labels=config.task.labels,
         optics=config.task.optics,
         batch_size=config.data.batch_size,
@@ -169,32 +134,21 @@ def train(config: TrainConfig) -> TrainResult:
         run_id=resume_run,
     )
     trainer = build_trainer(config, precision, max_time, logger)
-    processes = trainer.world_size
-    lr = config.optim.lr * (processes if config.optim.scale_lr else 1)
+    lr = config.optim.lr * (trainer.world_size if config.optim.scale_lr else 1)
     module = SegmentationModule(
         class_names=config.task.classes,
         in_channels=data.in_channels,
         model=config.model.name,
-        model_args={k: v for k, v in to_container(config.model).items() if k != "name"},
+        model_args=model_args(config),
         losses=config.task.losses,
         class_weights=config.task.class_weights,
         lr=lr,
         scheduler=config.optim.scheduler,
+        card=model_card(config, data),
     )
     if trainer.is_global_zero and resume_run is None:
-        context = to_container(config) | {
-            "run": {
-                "precision": precision,
-                "max_time": max_time,
-                "profile": profile,
-                "processes": processes,
-                "effective_batch_size": config.data.batch_size * processes,
-                "lr_effective": lr,
-                "dataset_path": str(data.path),
-                "dataset_spec_hash": data.dataset.spec_hash,
-            }
-        }
-        log_run_context(logger.run_id, context, uri)
+        record = run_record(config, trainer, data, profile, lr, max_time)
+        log_run_context(logger.run_id, to_container(config), record, uri)
     trainer.fit(module, datamodule=data, ckpt_path=ckpt)
     data.set_eval_dose(config.task.eval_dose)
     best = trainer.checkpoint_callback.best_model_path or None
@@ -202,7 +156,8 @@ def train(config: TrainConfig) -> TrainResult:
     test_metrics = {k: float(v) for k, v in (tested[0] if tested else {}).items()}
     model_uri = version = None
     if trainer.is_global_zero:
-        model_uri, version = _log_best(config, data, module, logger, uri)
+        card = model_card(config, data, _card_metrics(test_metrics))
+        model_uri, version = _log_best(config, card, module, logger, uri)
     best_score = trainer.checkpoint_callback.best_model_score
     return TrainResult(
         run_id=logger.run_id if trainer.is_global_zero else None,
@@ -214,9 +169,14 @@ def train(config: TrainConfig) -> TrainResult:
     )
 
 
+def _card_metrics(test_metrics: dict[str, float]) -> dict[str, float]:
+    """The test metrics the model card keeps: the means and per-class values, not the losses."""
+    return {k: v for k, v in test_metrics.items() if "loss" not in k}
+
+
 def _log_best(
     config: TrainConfig,
-    data: HRTEMDataModule,
+    card: ModelCard,
     module: SegmentationModule,
     logger: MLFlowLogger,
     uri: str,
@@ -227,9 +187,6 @@ def _log_best(
     from hrtem_msd.mlflow_model import log_model
 
     mlflow.set_tracking_uri(uri)
-    name = config.mlflow.registered_model or experiment_name(config.task.name)
+    name = registered_name(config) if config.mlflow.register else None
     with mlflow.start_run(run_id=logger.run_id):
-        net = module.net.float().cpu().eval()
-        return log_model(
-            net, model_card(config, data), registered_name=name if config.mlflow.register else None
-        )
+        return log_model(module.net.float().cpu().eval(), card, registered_name=name)

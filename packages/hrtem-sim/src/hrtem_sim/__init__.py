@@ -1,10 +1,23 @@
-"""hrtem-sim: structures, abTEM exit waves, image formation and labels for HR-TEM."""
+"""hrtem-sim: structures, abTEM exit waves, image formation and labels for HR-TEM.
 
-from hrtem_sim.columns import COLUMN_CLASSES, find_columns
-from hrtem_sim.dataset import open_dataset
-from hrtem_sim.simulate import simulate_dataset
-from hrtem_sim.spec import dataset_path, load_spec, spec_hash
-from hrtem_sim.structures import build_structure, list_structures, params_type
+Names are imported on first use, so ``import hrtem_sim.optics`` (image formation) loads neither
+abTEM nor ASE; simulating needs the ``simulate`` extra (``pip install 'hrtem-sim[simulate]'``).
+"""
 
-__all__ = ["dataset_path", "load_spec", "open_dataset", "simulate_dataset", "spec_hash"]
-__all__ += ["COLUMN_CLASSES", "build_structure", "find_columns", "list_structures", "params_type"]
+from hrtem_core.lazy import lazy_exports
+
+_EXPORTS = {
+    "COLUMN_CLASSES": "hrtem_sim.columns",
+    "group_columns": "hrtem_sim.columns",
+    "open_dataset": "hrtem_sim.dataset",
+    "dataset_card": "hrtem_sim.card",
+    "simulate_dataset": "hrtem_sim.simulate",
+    "dataset_path": "hrtem_sim.spec",
+    "load_spec": "hrtem_sim.spec",
+    "spec_hash": "hrtem_sim.spec",
+    "build_structure": "hrtem_sim.structures",
+    "list_structures": "hrtem_sim.structures",
+    "params_type": "hrtem_sim.structures",
+}
+__all__ = sorted(_EXPORTS)
+__getattr__ = lazy_exports(__name__, _EXPORTS)

@@ -35,7 +35,7 @@ def wrap(positions: np.ndarray, cell: np.ndarray) -> np.ndarray:
     return np.where(wrapped >= cell, 0.0, wrapped)
 
 
-def find_columns(
+def group_columns(
     positions: np.ndarray,
     numbers: np.ndarray,
     scheme: str,
@@ -62,11 +62,11 @@ def find_columns(
     box = np.asarray(cell, dtype=np.float64)
     if positions.ndim != 2 or positions.shape[1] != 2 or numbers.shape != (len(positions),):
         raise StructureError(
-            f"find_columns needs positions [N, 2] and numbers [N]; got {positions.shape} and {numbers.shape}"
+            f"group_columns needs positions [N, 2] and numbers [N]; got {positions.shape} and {numbers.shape}"
         )
     if box.shape != (2,) or not np.all(box > 0) or not tolerance > 0:
         raise StructureError(
-            f"find_columns needs a positive cell (Lx, Ly) and tolerance; got cell={tuple(cell)}, tolerance={tolerance}"
+            f"group_columns needs a positive cell (Lx, Ly) and tolerance; got cell={tuple(cell)}, tolerance={tolerance}"
         )
     if len(positions) == 0:
         return Columns(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))

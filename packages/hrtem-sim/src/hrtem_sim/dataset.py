@@ -14,8 +14,8 @@ from pathlib import Path
 from typing import Any, overload
 
 import h5py
+from hrtem_core.errors import DatasetError
 
-from hrtem_sim.errors import DatasetError
 from hrtem_sim.shards import ShardHeader, read_header, read_sample, shard_name
 from hrtem_sim.spec import DataSpec, spec_from_yaml, spec_hash
 from hrtem_sim.types import Sample
@@ -27,15 +27,26 @@ class ExitWaveDataset(Sequence[Sample]):
     def __init__(self, path: Path, spec: DataSpec, headers: list[ShardHeader]) -> None:
         self.path = path
         self.spec = spec
-        self.spec_hash = headers[0].spec_hash
-        self.task = headers[0].task
-        self.classes = headers[0].classes
+        self.card = headers[0].card
         self._headers = headers
         self._files: dict[int, h5py.File] = {}
         self._pid = os.getpid()
 
     def __len__(self) -> int:
         return self.spec.samples
+
+    @property
+    def spec_hash(self) -> str:
+        return self.card.spec_hash
+
+    @property
+    def task(self) -> str:
+        return self.card.task
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the stored column labels, index 0 = background."""
+        return tuple(self.card.classes)
 
     @overload
     def __getitem__(self, index: int) -> Sample: ...
@@ -92,9 +103,9 @@ def open_dataset(path: str | Path) -> ExitWaveDataset:
         raise DatasetError(f"{path}: no shards (not simulated yet?)")
     first = read_header(found[0])
     spec = spec_from_yaml(first.spec_yaml, f"{found[0]} (attribute 'spec')")
-    if spec_hash(spec) != first.spec_hash:
+    if spec_hash(spec) != first.card.spec_hash:
         raise DatasetError(
-            f"{found[0]}: stored spec does not match its hash {first.spec_hash} (corrupt, or written by another hrtem_sim version)"
+            f"{found[0]}: stored spec does not match its hash {first.card.spec_hash} (corrupt, or written by another hrtem_sim version)"
         )
     headers = []
     for shard in range(spec.num_shards):
@@ -105,9 +116,9 @@ def open_dataset(path: str | Path) -> ExitWaveDataset:
 
 
 def _check(header: ShardHeader, first: ShardHeader, spec: DataSpec, shard: int) -> None:
-    if header.spec_hash != first.spec_hash:
+    if header.card.spec_hash != first.card.spec_hash:
         raise DatasetError(
-            f"{header.path}: belongs to dataset {header.spec_hash}, not {first.spec_hash}"
+            f"{header.path}: belongs to dataset {header.card.spec_hash}, not {first.card.spec_hash}"
         )
     if header.shard != shard:
         raise DatasetError(f"{header.path}: holds shard {header.shard}, expected {shard}")

@@ -1,24 +1,7 @@
-"""Errors for bad input. Each message is one line naming the input (file, key or value) at fault.
+"""The simulation's own bad-input error; the shared hierarchy lives in :mod:`hrtem_core.errors`."""
 
-The CLI prints ``str(error)`` on one line and exits non-zero; it never shows a traceback for these.
-"""
-
-
-class HRTEMError(ValueError):
-    """Base of every bad-input error in hrtem (all packages derive theirs from it)."""
-
-
-class SpecError(HRTEMError):
-    """A data spec or config is missing, malformed, or has an unknown key, wrong type or bad range."""
+from hrtem_core.errors import HRTEMError
 
 
 class StructureError(HRTEMError):
     """A structure cannot be built as asked (unknown kind, cell too small for the particle, ...)."""
-
-
-class DatasetError(HRTEMError):
-    """A dataset or shard is missing, corrupt, truncated or inconsistent."""
-
-
-class ImageError(HRTEMError):
-    """An image or wave has the wrong dtype, shape, sampling or contains NaNs; a parameter is out of range."""

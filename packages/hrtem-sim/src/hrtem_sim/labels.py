@@ -14,8 +14,8 @@ from typing import Literal
 
 import numpy as np
 import torch
+from hrtem_core.errors import ImageError
 
-from hrtem_sim.errors import ImageError
 from hrtem_sim.optics.resample import DetectorGrid
 
 # Points processed per chunk when splatting (bounds memory to ~chunk * window pixels).

@@ -11,17 +11,17 @@ proportional to the dose), so images at different exposures combine.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import yaml
+from hrtem_core.atomic import atomic_write, atomic_write_text
+from hrtem_core.errors import ImageError
+from hrtem_core.readers import read_image
 from scipy.optimize import curve_fit
 
-from hrtem_sim.errors import ImageError
 from hrtem_sim.optics.mtf import mtf_curve
 
 K_MAX = math.sqrt(2.0)
@@ -218,11 +218,24 @@ def fit_mtf(
     )
 
 
-def _atomic_path(path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=path.suffix, dir=path.parent)
-    os.close(handle)
-    return Path(name)
+def fit_mtf_files(
+    paths: Sequence[str | Path], sampling: float | None = None, max_chi2: float = 3.0
+) -> MTFFit:
+    """:func:`fit_mtf` on the vacuum images in ``paths``; ``sampling`` [Å/px] is recorded when
+    the files carry none. Files at different samplings are one ImageError naming them."""
+    images, found = [], []
+    for path in paths:
+        image, file_sampling = read_image(path)
+        images.append(image)
+        if file_sampling is not None:
+            found.append((path, file_sampling[0]))
+    if found and max(s for _, s in found) > 1.01 * min(s for _, s in found):
+        listing = ", ".join(f"{p}: {s:.4g}" for p, s in found)
+        raise ImageError(f"vacuum images at different samplings [Å/px] ({listing})")
+    recorded = found[0][1] if found else sampling
+    if recorded is not None and not recorded > 0:
+        raise ImageError(f"--sampling must be > 0 Å/px, got {recorded}")
+    return fit_mtf(images, [str(p) for p in paths], recorded, max_chi2=max_chi2)
 
 
 def write_yaml(fit: MTFFit, path: str | Path) -> None:
@@ -246,12 +259,7 @@ def write_yaml(fit: MTFFit, path: str | Path) -> None:
         "# Detector MTF fitted by `hrtem mtf fit`: MTF(k) = (c0 - c1) / (1 + (k / (2 c2))^|c3|) + c1,\n"
         "# k in units of the detector's Nyquist frequency (1 at Nyquist on the axes).\n"
     )
-    temporary = _atomic_path(path)
-    try:
-        temporary.write_text(header + yaml.safe_dump(content, sort_keys=False))
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    atomic_write_text(path, header + yaml.safe_dump(content, sort_keys=False))
 
 
 def plot_fit(fit: MTFFit, path: str | Path) -> None:
@@ -281,10 +289,9 @@ def plot_fit(fit: MTFFit, path: str | Path) -> None:
     axis.set_title(f"c1={c['c1']:.3g}  c2={c['c2']:.3g}  c3={c['c3']:.3g}")
     axis.legend(fontsize=8)
     figure.tight_layout()
-    temporary = _atomic_path(path)
     try:
-        figure.savefig(temporary, format=path.suffix.lstrip(".") or "png", dpi=120)
-        os.replace(temporary, path)
+        atomic_write(
+            path, lambda tmp: figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+        )
     finally:
         plt.close(figure)
-        temporary.unlink(missing_ok=True)

@@ -12,36 +12,38 @@ atoms are rows ``offsets[j]:offsets[j + 1]`` of the ``atoms/*`` arrays, likewise
     atoms/cell          [n, 3]    float64   orthogonal cell lengths [Å]
     atoms/offsets       [n + 1]   int64
     columns/positions   [M, 2]    float64   (x, y) [Å] in the exit wave's frame
-    columns/classes     [M]       int64     index into the ``classes`` attribute (0 = background)
+    columns/classes     [M]       int64     index into the card's ``classes`` (0 = background)
     columns/counts      [M]       int64     atoms per column
     columns/offsets     [n + 1]   int64
     meta                [n]       str       JSON: structure parameters, seed, index
 
-    attrs: format_version, spec (resolved YAML), spec_hash, task, classes (names), shard,
+    attrs: format_version, card (the dataset's DatasetCard as JSON), spec (resolved YAML), shard,
            num_samples, complete (written last; a shard without it is unfinished)
 
-Writers write ``shard-KKKKK.h5.tmp-<pid>`` and ``os.replace`` it onto the final name, so a
-finished shard is whole and an interrupted one never appears. Compression pays (measured): gzip
+Format 1 (before dataset cards) had ``spec_hash``, ``task`` and ``classes`` attributes instead of
+the card; such shards still open, their card derived from the stored spec. Shards are written
+with :func:`hrtem_core.atomic.atomic_write`, so a finished shard is whole and an interrupted one
+never appears under its name. Compression pays (measured): gzip
 level 1 with byte shuffle stores a wave in 0.3 (MoS2) to 0.7 (Au particle in vacuum) of its raw
 size, costs ~60 ms per 500 x 500 wave to write (a few % of its multislice) and ~7 ms to read.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
 import h5py
 import numpy as np
-from ase import Atoms
+from hrtem_core.atomic import atomic_write
+from hrtem_core.cards import DatasetCard
+from hrtem_core.errors import CardError, DatasetError
 
-from hrtem_sim.errors import DatasetError
 from hrtem_sim.types import Columns, Sample
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
+READABLE_FORMATS = (1, 2)
 _DATASETS = (
     "exit_waves",
     "sampling",
@@ -65,9 +67,7 @@ class ShardHeader:
 
     path: Path
     spec_yaml: str
-    spec_hash: str
-    task: str
-    classes: tuple[str, ...]
+    card: DatasetCard
     shard: int
     indices: np.ndarray
     wave_shape: tuple[int, int]
@@ -83,33 +83,26 @@ def write_shard(
     *,
     shard: int,
     spec_yaml: str,
-    spec_hash: str,
-    task: str,
-    classes: list[str],
+    card: DatasetCard,
 ) -> None:
     """Write ``samples`` to ``path`` atomically; an OSError (e.g. disk full) is a DatasetError."""
-    tmp = path.with_name(f"{path.name}.tmp-{os.getpid()}")
-    try:
+
+    def write(tmp: Path) -> None:
         with h5py.File(tmp, "w") as f:
             _write_arrays(f, samples)
             f.attrs.update(
                 format_version=FORMAT_VERSION,
+                card=card.to_json(),
                 spec=spec_yaml,
-                spec_hash=spec_hash,
-                task=task,
-                classes=list(classes),
                 shard=shard,
                 num_samples=len(samples),
             )
             f.attrs["complete"] = True
-        with open(tmp, "rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+
+    try:
+        atomic_write(path, write)
     except OSError as error:
         raise DatasetError(f"{path}: cannot write shard: {error.strerror or error}") from None
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
 
 
 def _write_arrays(f: h5py.File, samples: list[Sample]) -> None:
@@ -158,9 +151,9 @@ def read_header(path: Path) -> ShardHeader:
 def _header(path: Path, f: h5py.File) -> ShardHeader:
     if not f.attrs.get("complete", False):
         raise DatasetError(f"{path}: unfinished shard (no 'complete' marker)")
-    if f.attrs["format_version"] != FORMAT_VERSION:
+    if f.attrs["format_version"] not in READABLE_FORMATS:
         raise DatasetError(
-            f"{path}: shard format {f.attrs['format_version']}, expected {FORMAT_VERSION}"
+            f"{path}: shard format {f.attrs['format_version']}, expected one of {READABLE_FORMATS}"
         )
     missing = [name for name in _DATASETS if name not in f]
     if missing:
@@ -178,16 +171,31 @@ def _header(path: Path, f: h5py.File) -> ShardHeader:
     bad = [name for name, ok in checks.items() if not ok]
     if bad:
         raise DatasetError(f"{path}: corrupt shard (inconsistent {bad[0]!r})")
+    spec_yaml = str(f.attrs["spec"])
     return ShardHeader(
         path=path,
-        spec_yaml=str(f.attrs["spec"]),
-        spec_hash=str(f.attrs["spec_hash"]),
-        task=str(f.attrs["task"]),
-        classes=tuple(str(c) for c in f.attrs["classes"]),
+        spec_yaml=spec_yaml,
+        card=_card(f, path, spec_yaml),
         shard=int(f.attrs["shard"]),
         indices=f["index"][()],
         wave_shape=(int(waves.shape[1]), int(waves.shape[2])),
     )
+
+
+def _card(f: h5py.File, path: Path, spec_yaml: str) -> DatasetCard:
+    """The shard's card; for a format-1 shard, the card of its stored spec (generator unknown)."""
+    if "card" in f.attrs:
+        try:
+            return DatasetCard.from_json(str(f.attrs["card"]), f"{path} (attribute 'card')")
+        except CardError as error:
+            raise DatasetError(str(error)) from None
+    from hrtem_core.cards.dataset import UNKNOWN_GENERATOR
+
+    from hrtem_sim.card import dataset_card
+    from hrtem_sim.spec import spec_from_yaml
+
+    spec = spec_from_yaml(spec_yaml, f"{path} (attribute 'spec')")
+    return dataset_card(spec, generated_by=UNKNOWN_GENERATOR)
 
 
 def _offsets_ok(offsets: np.ndarray, n: int, total: int) -> bool:
@@ -200,7 +208,9 @@ def _offsets_ok(offsets: np.ndarray, n: int, total: int) -> bool:
 
 
 def read_sample(f: h5py.File, j: int) -> Sample:
-    """Sample ``j`` (local to the shard) of an open, validated shard."""
+    """Sample ``j`` (local to the shard) of an open, validated shard (its atoms need ASE)."""
+    from ase import Atoms
+
     a0, a1 = f["atoms/offsets"][j : j + 2]
     c0, c1 = f["columns/offsets"][j : j + 2]
     atoms = Atoms(

@@ -8,9 +8,8 @@ with a remote scheduler the output directory must be on a file system the worker
 
 from __future__ import annotations
 
-import contextlib
+import importlib.util
 import logging
-import os
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -18,10 +17,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+from hrtem_core.atomic import remove_stale_temporaries
+from hrtem_core.cluster import dask_client
+from hrtem_core.errors import DatasetError, HRTEMError
 from tqdm import tqdm
 
-from hrtem_sim.cluster import dask_client
-from hrtem_sim.errors import DatasetError, HRTEMError
+from hrtem_sim.card import dataset_card
 from hrtem_sim.shards import read_header, shard_name, write_shard
 from hrtem_sim.spec import DataSpec, dataset_path, spec_hash, spec_to_yaml
 from hrtem_sim.types import Sample, Structure
@@ -30,6 +31,17 @@ if TYPE_CHECKING:
     from distributed import Future
 
 log = logging.getLogger(__name__)
+SIMULATION_MODULES = ("abtem", "ase")
+
+
+def require_simulation(what: str = "simulating") -> None:
+    """An HRTEMError naming the extra to install when abTEM or ASE is missing."""
+    missing = [name for name in SIMULATION_MODULES if importlib.util.find_spec(name) is None]
+    if missing:
+        raise HRTEMError(
+            f"{what} needs {' and '.join(missing)}, which this install lacks: "
+            "pip install 'hrtem-sim[simulate]'"
+        )
 
 
 @dataclass(frozen=True)
@@ -56,7 +68,7 @@ def make_structure(spec: DataSpec, index: int) -> tuple[Structure, np.random.Gen
 
 def make_sample(spec: DataSpec, index: int) -> Sample:
     """Simulate sample ``index`` of ``spec``: structure, exit wave, labelled columns, meta."""
-    from hrtem_sim.columns import find_columns
+    from hrtem_sim.columns import group_columns
     from hrtem_sim.multislice import exit_wave
 
     structure, rng = make_structure(spec, index)
@@ -64,7 +76,7 @@ def make_sample(spec: DataSpec, index: int) -> Sample:
     wave = exit_wave(structure, spec.simulation, phonon_seed)
     labelled = wave.atoms.arrays["labelled"]
     lengths = wave.atoms.cell.lengths()
-    columns = find_columns(
+    columns = group_columns(
         wave.atoms.positions[labelled, :2],
         wave.atoms.numbers[labelled],
         spec.labels.scheme,
@@ -77,17 +89,13 @@ def make_sample(spec: DataSpec, index: int) -> Sample:
 
 def simulate_shard(spec: DataSpec, shard: int, directory: Path) -> int:
     """Simulate and write shard ``shard`` of ``spec`` into ``directory``; returns ``shard``."""
-    from hrtem_sim.columns import COLUMN_CLASSES
-
     samples = [make_sample(spec, i) for i in spec.shard_indices(shard)]
     write_shard(
         directory / shard_name(shard),
         samples,
         shard=shard,
         spec_yaml=spec_to_yaml(spec),
-        spec_hash=spec_hash(spec),
-        task=spec.task,
-        classes=COLUMN_CLASSES[spec.labels.scheme],
+        card=dataset_card(spec),
     )
     return shard
 
@@ -105,7 +113,7 @@ def finished_shards(spec: DataSpec, directory: Path) -> list[int]:
             log.warning("%s; simulating it again", error)
             continue
         expected = list(spec.shard_indices(shard))
-        if header.spec_hash == spec_hash(spec) and list(header.indices) == expected:
+        if header.card.spec_hash == spec_hash(spec) and list(header.indices) == expected:
             done.append(shard)
     return done
 
@@ -134,6 +142,7 @@ def run_simulation(
     progress: bool = True,
 ) -> SimulationSummary:
     """:func:`simulate_dataset`, returning what was done."""
+    require_simulation()
     start = time.perf_counter()
     directory = dataset_path(spec, out_dir).resolve()
     try:
@@ -143,7 +152,7 @@ def run_simulation(
             f"{directory}: cannot create the dataset directory: {error.strerror}"
         ) from None
     if scheduler is None:  # remote workers' pids mean nothing on this host
-        _remove_stale_temporaries(directory)
+        remove_stale_temporaries(directory)
     done = set(finished_shards(spec, directory))
     missing = [k for k in range(spec.num_shards) if k not in done]
     if done:
@@ -196,22 +205,3 @@ def _result(future: Future, path: Path) -> int:
     except Exception as error:
         log.debug("shard failed", exc_info=True)
         raise DatasetError(f"{path}: simulation failed: {type(error).__name__}: {error}") from None
-
-
-def _remove_stale_temporaries(directory: Path) -> None:
-    """Delete ``*.tmp-<pid>`` files left by killed writers on this host (pid no longer alive)."""
-    for tmp in directory.glob("shard-*.h5.tmp-*"):
-        pid = tmp.name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not _alive(int(pid)):
-            with contextlib.suppress(FileNotFoundError):
-                tmp.unlink()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True

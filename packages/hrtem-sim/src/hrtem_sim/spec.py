@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from hrtem_core.errors import SpecError
 from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
-from hrtem_sim.errors import SpecError, StructureError
+from hrtem_sim.errors import StructureError
 
 PROFILES = ("tiny", "small", "full")
 TASK_SCHEMES = {"nanoparticle": "particle", "columns": "particle", "mos2": "mos2"}
@@ -234,6 +235,9 @@ def _check_structure(spec: DataSpec, source: str) -> None:
     """Build sample 0's structure (cheap, no abTEM): the generator checks params against the cell."""
     import numpy as np
 
+    from hrtem_sim.simulate import require_simulation
+
+    require_simulation(f"{source}: checking the structure")
     from hrtem_sim.structures import build_structure
 
     kind = spec.structure.kind

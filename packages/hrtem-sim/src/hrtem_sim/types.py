@@ -8,10 +8,12 @@ A position ``(p0, p1)`` in Å therefore lands at array index ``(p0 / sampling[0]
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from ase import Atoms
+
+if TYPE_CHECKING:
+    from ase import Atoms
 
 
 @dataclass(frozen=True)

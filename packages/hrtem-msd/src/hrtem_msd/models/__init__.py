@@ -6,12 +6,18 @@ Every model maps ``[B, in_channels, H, W]`` float to logits ``[B, out_channels, 
 from __future__ import annotations
 
 import inspect
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 
+import torch
 from torch import nn
 
 from hrtem_msd.models.errors import ModelError
 from hrtem_msd.models.msd import MSDNet
 from hrtem_msd.models.unet import UNet
+
+if TYPE_CHECKING:
+    from hrtem_core.cards import ModelCard
 
 MODELS: dict[str, type[nn.Module]] = {"msd": MSDNet, "unet": UNet}
 
@@ -43,4 +49,29 @@ def get_model(name: str, **args: object) -> nn.Module:
     return cls(**args)
 
 
-__all__ = ["MODELS", "MSDNet", "ModelError", "UNet", "get_model", "list_models"]
+def build(
+    card: ModelCard, state: Mapping[str, torch.Tensor] | None = None, source: str = "model card"
+) -> nn.Module:
+    """The network a model card describes ([B, C, H, W] -> logits [B, K, H, W]), the card as its
+    ``.config``; with the weights ``state`` (a state dict) loaded when given. An unknown
+    architecture or arguments, or weights that do not fit, are a ModelError naming ``source``."""
+    try:
+        net = get_model(
+            card.architecture,
+            in_channels=card.in_channels,
+            out_channels=card.out_channels,
+            **card.model_args,
+        )
+    except ModelError as error:
+        raise ModelError(f"{source}: {error}") from None
+    if state is not None:
+        try:
+            net.load_state_dict(state)
+        except RuntimeError as err:
+            detail = " ".join(str(err).split())
+            raise ModelError(f"{source}: weights do not fit the model card ({detail})") from None
+    net.config = card
+    return net
+
+
+__all__ = ["MODELS", "MSDNet", "ModelError", "UNet", "build", "get_model", "list_models"]

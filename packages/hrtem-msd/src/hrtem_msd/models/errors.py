@@ -1,6 +1,6 @@
 """Errors for bad model input: an unknown architecture name, bad hyper-parameters, a wrong input shape."""
 
-from hrtem_sim.errors import HRTEMError
+from hrtem_core.errors import HRTEMError
 
 
 class ModelError(HRTEMError):

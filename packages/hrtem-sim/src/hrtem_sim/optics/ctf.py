@@ -18,8 +18,7 @@ from typing import Literal
 
 import numpy as np
 import torch
-
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 
 # CODATA 2018 (exact SI values except the electron mass).
 _H = 6.62607015e-34

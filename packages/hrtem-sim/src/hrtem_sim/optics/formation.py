@@ -11,8 +11,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from hrtem_core.errors import ImageError
 
-from hrtem_sim.errors import ImageError
 from hrtem_sim.optics.ctf import check_waves, form_intensity
 from hrtem_sim.optics.mtf import apply_mtf
 from hrtem_sim.optics.noise import poisson_noise

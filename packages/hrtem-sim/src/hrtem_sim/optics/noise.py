@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import torch
-
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 
 
 def check_dose(dose: torch.Tensor) -> None:

@@ -14,9 +14,9 @@ from typing import Literal
 
 import numpy as np
 import torch
+from hrtem_core.errors import SpecError
 from omegaconf import OmegaConf
 
-from hrtem_sim.errors import SpecError
 from hrtem_sim.optics.ctf import Lens
 
 

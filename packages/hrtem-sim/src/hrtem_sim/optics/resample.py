@@ -14,8 +14,7 @@ import math
 from dataclasses import dataclass
 
 import torch
-
-from hrtem_sim.errors import ImageError
+from hrtem_core.errors import ImageError
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ import h5py
 import numpy as np
 import pytest
 import tifffile
-from hrtem_sim.errors import ImageError
-from hrtem_sim.readers import read_image, read_stack
+from hrtem_core.errors import ImageError
+from hrtem_core.readers import read_image, read_stack
 
 _spec = importlib.util.spec_from_file_location(
     "microscope_files", Path(__file__).with_name("microscope_files.py")
@@ -70,7 +70,9 @@ def test_hdf5_dataset_with_sampling_attribute(tmp_path: Path) -> None:
     assert sampling == pytest.approx((0.2, 0.3))
     with h5py.File(tmp_path / "two.h5", "w") as file:
         file["a"], file["b"] = FRAME, FRAME
-    with pytest.raises(ImageError, match=r"two\.h5: need exactly one dataset of rank 2, found 2"):
+    with pytest.raises(
+        ImageError, match=r"two\.h5: need exactly one image dataset \(rank 2 to 4\), found 2"
+    ):
         read_image(tmp_path / "two.h5")
 
 
@@ -111,7 +113,7 @@ def test_bad_files_are_one_line_errors_naming_the_file(tmp_path: Path) -> None:
     with_nan = FRAME.copy()
     with_nan[2, 3] = np.nan
     np.save(tmp_path / "nan.npy", with_nan)
-    with pytest.raises(ImageError, match=r"nan\.npy: image is empty or contains NaN"):
+    with pytest.raises(ImageError, match=r"nan\.npy: image contains NaN"):
         read_image(tmp_path / "nan.npy")
     np.save(tmp_path / "cube.npy", np.zeros((2, 3, 4)))
     with pytest.raises(ImageError, match=r"cube\.npy: expected a 2-D image, got shape \(2, 3, 4\)"):
@@ -123,7 +125,7 @@ def test_bad_files_are_one_line_errors_naming_the_file(tmp_path: Path) -> None:
         read_image(tmp_path / "wave.npy")
     np.save(tmp_path / "pickle.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(
-        ImageError, match=r"pickle\.npy: unreadable \(Object arrays cannot be loaded"
+        ImageError, match=r"pickle\.npy: unreadable \(.*(Python objects|Object arrays)"
     ):
         read_image(tmp_path / "pickle.npy")
 

@@ -14,7 +14,7 @@ import os
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from hrtem_sim.errors import HRTEMError
+from hrtem_core.errors import HRTEMError
 
 if TYPE_CHECKING:
     from distributed import Client

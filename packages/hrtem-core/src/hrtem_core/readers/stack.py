@@ -1,0 +1,111 @@
+"""Microscope files as lazy stacks of images in abTEM's array order.
+
+Files store images with row = y; :meth:`Stack.read` returns them TRANSPOSED, so that axis -2 is x
+(abTEM's order, DESIGN.md). This is the one place where that happens. ``sampling = (sx, sy)``
+[Å/px] comes from the file's metadata when it has any (nm, µm, pm converted to Å), else None.
+Every failure is one :class:`~hrtem_core.errors.ImageError` line naming the file.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import numpy as np
+
+from hrtem_core.errors import HRTEMError, ImageError
+from hrtem_core.readers import hdf5, microscope, npy, tiff
+from hrtem_core.readers.info import StackInfo
+from hrtem_core.readers.units import Sampling
+
+_BACKENDS: dict[str, ModuleType] = {
+    suffix: module for module in (tiff, microscope, npy, hdf5) for suffix in module.SUFFIXES
+}
+SUFFIXES = tuple(_BACKENDS)
+RANKS = (2, 3, 4)
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
+
+
+@dataclass(frozen=True)
+class Stack:
+    """The images of one file, read on demand; picklable (a path and header facts).
+
+    shape: in the file's order: ``[rows, cols]``, ``[N, rows, cols]`` or ``[T, C, rows, cols]``.
+    sampling: (sx, sy) [Å/px] or None; time_step: [s] between the images of axis 0, or None.
+    """
+
+    path: Path
+    shape: tuple[int, ...]
+    sampling: Sampling
+    time_step: float | None
+
+    def __len__(self) -> int:
+        """Images (or rank-4 frames) along axis 0; 1 for a single image."""
+        return 1 if len(self.shape) == 2 else self.shape[0]
+
+    @property
+    def image_shape(self) -> tuple[int, int]:
+        """(nx, ny) [px] of one image, in abTEM's order."""
+        return (self.shape[-1], self.shape[-2])
+
+    def read(self, index: Any = ...) -> np.ndarray:
+        """Pixels at ``index`` of the leading axes as float32 ``[..., nx, ny]`` (transposed)."""
+        backend = _BACKENDS[self.path.suffix.lower()]
+        try:
+            data = np.asarray(backend.read(self.path, index))
+        except HRTEMError:
+            raise
+        except Exception as error:  # any reader's failure on a corrupt or truncated file
+            raise ImageError(f"{self.path}: unreadable ({_first_line(error)})") from None
+        if np.iscomplexobj(data) or not np.issubdtype(data.dtype, np.number):
+            raise ImageError(f"{self.path}: expected real pixel values, got dtype {data.dtype}")
+        data = data.astype(np.float32, copy=False)
+        if data.size == 0:
+            raise ImageError(f"{self.path}: image is empty (shape {data.shape})")
+        if not np.isfinite(data).all():
+            raise ImageError(f"{self.path}: image contains NaN or infinite values")
+        return np.ascontiguousarray(np.swapaxes(data, -1, -2))
+
+
+def open_stack(path: str | Path) -> Stack:
+    """The stack in ``path`` (TIFF, DM3/DM4, EMD, SER, MRC, NPY, HDF5), header read, pixels not."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in _BACKENDS:
+        raise ImageError(f"{path}: unknown image format {suffix!r} (known: {', '.join(SUFFIXES)})")
+    if not path.is_file():
+        raise ImageError(f"{path}: no such file")
+    try:
+        info: StackInfo = _BACKENDS[suffix].info(path)
+    except HRTEMError:
+        raise
+    except Exception as error:
+        raise ImageError(f"{path}: unreadable ({_first_line(error)})") from None
+    if len(info.shape) not in RANKS:
+        raise ImageError(f"{path}: expected images [N, rows, cols], got shape {info.shape}")
+    if np.issubdtype(info.dtype, np.complexfloating) or not np.issubdtype(info.dtype, np.number):
+        raise ImageError(f"{path}: expected real pixel values, got dtype {info.dtype}")
+    return Stack(path, info.shape, info.sampling, info.time_step)
+
+
+def read_image(path: str | Path) -> tuple[np.ndarray, Sampling]:
+    """One 2-D image: (array [nx, ny] float32, axis 0 = x; sampling (sx, sy) [Å/px] or None)."""
+    stack = open_stack(path)
+    if len(stack.shape) != 2:
+        raise ImageError(f"{path}: expected a 2-D image, got shape {stack.shape}")
+    return stack.read(), stack.sampling
+
+
+def read_stack(path: str | Path) -> tuple[np.ndarray, Sampling]:
+    """A series ``[N, nx, ny]`` float32 (N = 1 for a 2-D file) and its sampling [Å/px] or None."""
+    stack = open_stack(path)
+    if len(stack.shape) == 4:
+        raise ImageError(f"{path}: expected a 2-D image or a 3-D stack, got shape {stack.shape}")
+    data = stack.read()
+    return (data[None] if data.ndim == 2 else data), stack.sampling

@@ -1,0 +1,32 @@
+"""Units of microscope metadata: lengths to Å, times to s."""
+
+from __future__ import annotations
+
+from typing import Any
+
+Sampling = tuple[float, float] | None
+"""(sx, sy) [Å/px] in abTEM's axis order, or None when the file does not say."""
+
+_LENGTHS = {
+    "å": 1.0, "a": 1.0, "angstrom": 1.0, "ang": 1.0, "nm": 10.0, "nanometer": 10.0,
+    "pm": 0.01, "µm": 1e4, "um": 1e4, "μm": 1e4, "micron": 1e4, "micrometer": 1e4,
+    "mm": 1e7, "m": 1e10,
+}  # fmt: skip
+_TIMES = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0}
+
+
+def to_angstrom(scale: float, units: Any) -> float | None:
+    """``scale`` in ``units`` converted to Å, or None for an unknown or missing unit."""
+    factor = _LENGTHS.get(str(units).strip().lower()) if units is not None else None
+    return float(scale) * factor if factor is not None and scale and scale > 0 else None
+
+
+def to_seconds(scale: float, units: Any) -> float | None:
+    """``scale`` in ``units`` converted to s, or None for an unknown or missing unit."""
+    factor = _TIMES.get(str(units).strip()) if units is not None else None
+    return float(scale) * factor if factor is not None and scale and scale > 0 else None
+
+
+def pair(sx: float | None, sy: float | None) -> Sampling:
+    """(sx, sy) when both are known, else None."""
+    return (sx, sy) if sx is not None and sy is not None else None
