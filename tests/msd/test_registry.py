@@ -75,10 +75,19 @@ def model_dir(logged: Logged) -> Path:
 
 
 def assert_same_net(loaded: nn.Module, logged: Logged) -> None:
+    """The loaded model is the logged network behind its normalisation: raw images in."""
     assert not loaded.training
     assert loaded.config == logged.config
     with torch.no_grad():
-        torch.testing.assert_close(loaded(IMAGES), logged.net(IMAGES), rtol=0, atol=0)
+        torch.testing.assert_close(loaded(IMAGES), logged.net(normalise(IMAGES)), rtol=0, atol=0)
+
+
+def test_a_loaded_model_takes_raw_frames_at_any_linear_scale(tracking: str, logged: Logged) -> None:
+    """Counts or any linear scale of them (gain, offset) give the same logits."""
+    net = load_model("models:/hrtem-test@candidate")
+    with torch.no_grad():
+        torch.testing.assert_close(net(IMAGES * 1000.0 + 50.0), net(IMAGES), rtol=1e-4, atol=1e-4)
+        assert net(IMAGES).std() > 0
 
 
 def test_log_model_registers_a_candidate_version(tracking: str, logged: Logged) -> None:
@@ -210,7 +219,7 @@ def test_round_trip_through_a_real_mlflow_server(tmp_path_factory: pytest.TempPa
         for model_uri in ("models:/hrtem-nanoparticle@candidate", f"runs:/{run_id}/model"):
             loaded = load_model(model_uri, task="nanoparticle", in_channels=1)
             with torch.no_grad():
-                torch.testing.assert_close(loaded(IMAGES), net(IMAGES), rtol=0, atol=0)
+                torch.testing.assert_close(loaded(IMAGES), net(normalise(IMAGES)), rtol=0, atol=0)
         promote("hrtem-nanoparticle", 1, "champion")
         assert show_model("hrtem-nanoparticle").summary.aliases == {"candidate": 1, "champion": 1}
         assert load_model("models:/hrtem-nanoparticle@champion").config == config

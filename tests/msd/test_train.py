@@ -77,7 +77,7 @@ def test_train_logs_registers_and_loads_back(tiny_nanoparticle_root: Path, store
     ckpt = Path(config.out).glob(f"*/{result.run_id}/checkpoints/best-*.ckpt")
     state = torch.load(next(ckpt), map_location="cpu", weights_only=True)["state_dict"]
     reference = load_model(result.model_uri)
-    reference.load_state_dict(
+    reference.net.load_state_dict(
         {k.removeprefix("net."): v for k, v in state.items() if k.startswith("net.")}
     )
     with torch.no_grad():

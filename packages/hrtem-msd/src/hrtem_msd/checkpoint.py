@@ -13,9 +13,9 @@ from pathlib import Path
 import torch
 from hrtem_core.cards import ModelCard
 from hrtem_core.errors import HRTEMError
-from torch import nn
 
 from hrtem_msd.models import build
+from hrtem_msd.trained import TrainedModel
 
 CARD_KEY = "model_card"
 NET_PREFIX = "net."
@@ -25,8 +25,8 @@ class CheckpointError(HRTEMError):
     """A checkpoint cannot be read, holds no model card, or its weights do not fit the card."""
 
 
-def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.Module:
-    """The network in checkpoint ``path`` on ``device``, in eval mode, its card as ``.config``."""
+def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> TrainedModel:
+    """The :class:`TrainedModel` in checkpoint ``path``, on ``device``, in eval mode."""
     path = Path(path)
     try:
         checkpoint = torch.load(path, map_location="cpu", weights_only=True)
@@ -45,4 +45,4 @@ def load_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> nn.
         for key, value in checkpoint.get("state_dict", {}).items()
         if key.startswith(NET_PREFIX)
     }
-    return build(card, state, str(path)).to(device).eval()
+    return TrainedModel(build(card, state, str(path)), card).to(device).eval()

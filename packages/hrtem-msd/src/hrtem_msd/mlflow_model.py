@@ -3,7 +3,7 @@
 The model directory holds ``MLmodel`` (python_function flavor with ``loader_module:
 hrtem_msd.mlflow_model``) and ``data/hrtem_model/`` with ``weights.safetensors`` and
 ``model_config.yaml`` (the :class:`~hrtem_core.cards.ModelCard`). ``mlflow.pyfunc.load_model(uri)`` calls
-:func:`_load_pyfunc`; :func:`hrtem_msd.load_model` returns the bare ``nn.Module``.
+:func:`_load_pyfunc`; :func:`hrtem_msd.load_model` returns the :class:`TrainedModel`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from mlflow.types import Schema, TensorSpec
 from torch import nn
 
 from hrtem_msd.models import build
-from hrtem_msd.normalise import normalise
+from hrtem_msd.trained import TrainedModel
 
 WEIGHTS = "weights.safetensors"
 CONFIG = "model_config.yaml"
@@ -63,20 +63,22 @@ def data_dir(folder: Path) -> Path:
     return folder / flavor["data"]
 
 
-def load_weights(folder: Path, config: ModelCard, device: str | torch.device = "cpu") -> nn.Module:
-    """The network of ``config`` with the weights in ``folder``, on ``device``, in eval mode, ``.config`` set."""
+def load_weights(
+    folder: Path, config: ModelCard, device: str | torch.device = "cpu"
+) -> TrainedModel:
+    """The :class:`TrainedModel` of ``config`` with the weights in ``folder``, on ``device``, in eval mode."""
     path = folder / WEIGHTS
     try:
         state = safetensors.torch.load_file(str(path))
     except (OSError, safetensors.SafetensorError) as err:
         raise RegistryError(f"{path}: cannot read weights ({err})") from None
-    return build(config, state, str(path)).to(device).eval()
+    return TrainedModel(build(config, state, str(path)), config).to(device).eval()
 
 
 class HRTEMPyfunc:
-    """``predict(images [N, C, H, W]) -> class probabilities [N, K, H, W]`` float32, normalised as trained."""
+    """``predict(raw images [N, C, H, W]) -> class probabilities [N, K, H, W]`` float32."""
 
-    def __init__(self, net: nn.Module) -> None:
+    def __init__(self, net: TrainedModel) -> None:
         self.net = net
         self.config: ModelCard = net.config
 
@@ -87,7 +89,7 @@ class HRTEMPyfunc:
             raise RegistryError(f"expected images [N, {channels}, H, W], got {list(images.shape)}")
         device = next(self.net.parameters()).device
         with torch.inference_mode():
-            logits = self.net(normalise(images).to(device))
+            logits = self.net(images.to(device))
         return logits.float().softmax(1).cpu().numpy()
 
 

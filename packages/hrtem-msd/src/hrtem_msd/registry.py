@@ -20,11 +20,11 @@ import torch
 from hrtem_core.cards import ModelCard
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
-from torch import nn
 
 from hrtem_msd.checkpoint import load_checkpoint
 from hrtem_msd.mlflow_model import CONFIG, DATA_DIR, RegistryError, data_dir, load_weights
 from hrtem_msd.tracking import client, tracking_uri
+from hrtem_msd.trained import TrainedModel
 
 LOGGED_MODEL_ID = re.compile(r"m-[0-9a-f]{32}")
 MAX_LISTED = 20  # names listed in an "unknown model" error
@@ -35,12 +35,12 @@ def load_model(
     task: str | None = None,
     in_channels: int | None = None,
     device: str | torch.device = "cpu",
-) -> nn.Module:
-    """The network at ``uri`` in eval mode on ``device``, its :class:`ModelCard` as ``.config``.
+) -> TrainedModel:
+    """The :class:`~hrtem_msd.trained.TrainedModel` at ``uri`` in eval mode on ``device``:
+    raw images [B, C, H, W] -> logits [B, K, H, W], its :class:`ModelCard` as ``.config``.
 
     task, in_channels: what the caller needs; a model trained for another task or channel count
-    is a RegistryError naming both. The network maps normalised images [B, C, H, W] (see
-    ``.config.normalisation``) to logits [B, K, H, W].
+    is a RegistryError naming both.
     """
     if uri.endswith(".ckpt") and ":/" not in uri:
         net = load_checkpoint(Path(uri).expanduser(), device)
