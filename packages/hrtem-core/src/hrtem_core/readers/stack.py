@@ -2,7 +2,10 @@
 
 Files store images with row = y; :meth:`Stack.read` returns them TRANSPOSED, so that axis -2 is x
 (abTEM's order, DESIGN.md). This is the one place where that happens. ``sampling = (sx, sy)``
-[Å/px] comes from the file's metadata when it has any (nm, µm, pm converted to Å), else None.
+[Å/px] comes from the file's metadata when it has any (nm, µm, pm converted to Å), else None;
+a pixel size outside :data:`~hrtem_core.readers.units.SAMPLING_RANGE` is no real-space sampling.
+Only real-space images and image stacks are read: spectra, spectrum images, diffraction
+patterns, FFTs, colour images and complex data are refused, saying what the file holds.
 Every failure is one :class:`~hrtem_core.errors.ImageError` line naming the file.
 """
 
@@ -18,7 +21,7 @@ import numpy as np
 from hrtem_core.errors import HRTEMError, ImageError
 from hrtem_core.readers import hdf5, microscope, npy, tiff
 from hrtem_core.readers.info import StackInfo
-from hrtem_core.readers.units import Sampling
+from hrtem_core.readers.units import SAMPLING_RANGE, Sampling
 
 _BACKENDS: dict[str, ModuleType] = {
     suffix: module for module in (tiff, microscope, npy, hdf5) for suffix in module.SUFFIXES
@@ -63,8 +66,7 @@ class Stack:
             raise
         except Exception as error:  # any reader's failure on a corrupt or truncated file
             raise ImageError(f"{self.path}: unreadable ({_first_line(error)})") from None
-        if np.iscomplexobj(data) or not np.issubdtype(data.dtype, np.number):
-            raise ImageError(f"{self.path}: expected real pixel values, got dtype {data.dtype}")
+        _check_dtype(self.path, data.dtype)
         data = data.astype(np.float32, copy=False)
         if data.size == 0:
             raise ImageError(f"{self.path}: image is empty (shape {data.shape})")
@@ -73,8 +75,29 @@ class Stack:
         return np.ascontiguousarray(np.swapaxes(data, -1, -2))
 
 
+def _check_dtype(path: Path, dtype: np.dtype) -> None:
+    if np.issubdtype(dtype, np.complexfloating):
+        raise ImageError(f"{path}: complex data ({dtype}), not an image")
+    if not np.issubdtype(dtype, np.number):
+        raise ImageError(f"{path}: expected real pixel values, got dtype {dtype}")
+
+
+def _check_sampling(path: Path, sampling: Sampling) -> None:
+    """A pixel size no real-space image has (e.g. a diffraction calibration read as metres)."""
+    low, high = SAMPLING_RANGE
+    if sampling is not None and not all(low <= s <= high for s in sampling):
+        hint = ""
+        if path.suffix.lower() == ".ser":
+            hint = "; a TIA diffraction pattern? its .emi, kept beside it, records the mode"
+        raise ImageError(
+            f"{path}: pixel size {sampling[0]:.3g} x {sampling[1]:.3g} Å is no real-space "
+            f"sampling ({low:g} to {high:g} Å/px){hint}"
+        )
+
+
 def open_stack(path: str | Path) -> Stack:
-    """The stack in ``path`` (TIFF, DM3/DM4, EMD, SER, MRC, NPY, HDF5), header read, pixels not."""
+    """The stack in ``path`` (TIFF, DM3/DM4, EMD, SER/EMI, MRC, NPY, HDF5), header read, pixels
+    not."""
     path = Path(path)
     suffix = path.suffix.lower()
     if suffix not in _BACKENDS:
@@ -89,8 +112,8 @@ def open_stack(path: str | Path) -> Stack:
         raise ImageError(f"{path}: unreadable ({_first_line(error)})") from None
     if len(info.shape) not in RANKS:
         raise ImageError(f"{path}: expected images [N, rows, cols], got shape {info.shape}")
-    if np.issubdtype(info.dtype, np.complexfloating) or not np.issubdtype(info.dtype, np.number):
-        raise ImageError(f"{path}: expected real pixel values, got dtype {info.dtype}")
+    _check_dtype(path, info.dtype)
+    _check_sampling(path, info.sampling)
     return Stack(path, info.shape, info.sampling, info.time_step)
 
 

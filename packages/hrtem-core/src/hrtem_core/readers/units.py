@@ -12,7 +12,12 @@ _LENGTHS = {
     "pm": 0.01, "µm": 1e4, "um": 1e4, "μm": 1e4, "micron": 1e4, "micrometer": 1e4,
     "mm": 1e7, "m": 1e10,
 }  # fmt: skip
-_TIMES = {"s": 1.0, "ms": 1e-3, "µs": 1e-6, "us": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0}
+_TIMES = {
+    "s": 1.0, "sec": 1.0, "second": 1.0, "seconds": 1.0, "ms": 1e-3, "msec": 1e-3,
+    "µs": 1e-6, "us": 1e-6, "μs": 1e-6, "ns": 1e-9, "min": 60.0,
+}  # fmt: skip
+SAMPLING_RANGE = (1e-3, 1e7)
+"""Real-space pixel sizes [Å/px] a microscope image can have (0.1 pm to 1 mm)."""
 
 
 def to_angstrom(scale: float, units: Any) -> float | None:
