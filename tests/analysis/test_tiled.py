@@ -118,6 +118,25 @@ def test_resampling_to_model_sampling_and_back() -> None:
     assert model.shapes == [(1, 2, 20, 40)]
 
 
+def test_frames_far_from_the_model_sampling_are_refused() -> None:
+    """A 62.8 Å/px frame is not resampled to about 14,600^2 px for a model at 0.275 Å/px."""
+    model = ShapeRecorder(pointwise_model())
+    model.config = SimpleNamespace(sampling=0.275)
+    image = torch.rand(2, 64, 64)
+    with pytest.raises(ImageError) as error:
+        tiled_predict(model, image, sampling=62.8)
+    assert str(error.value) == (
+        "frame sampling (62.8, 62.8) Å/px vs the model's (0.275, 0.275) Å/px: a resampling by "
+        "228 x, beyond max_resample 4 (check the sampling, or pass a larger --max-resample)"
+    )
+    with pytest.raises(ImageError, match=r"a resampling by 4\.58 x, beyond max_resample 4"):
+        tiled_predict(model, image, sampling=(0.275, 0.06))  # finer, along y
+    assert model.shapes == []  # refused before any window ran
+    tiled_predict(model, image, sampling=(1.0, 0.08))  # 3.6 x coarser, 3.4 x finer: resampled
+    tiled_predict(model, image, sampling=(0.275, 0.06), max_resample=5.0)
+    assert model.shapes == [(1, 2, 233, 19), (1, 2, 64, 14)]
+
+
 def test_no_resampling_without_model_sampling() -> None:
     model = ShapeRecorder(pointwise_model())
     tiled_predict(model, torch.randn(2, 30, 30), sampling=0.3)

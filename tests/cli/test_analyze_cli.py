@@ -16,6 +16,11 @@ _spec = importlib.util.spec_from_file_location(
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)
 SAMPLING = str(synthetic.SAMPLING)
+_spec = importlib.util.spec_from_file_location(
+    "microscope_files", Path(__file__).parents[1] / "core" / "microscope_files.py"
+)
+microscope_files = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(microscope_files)
 
 
 def frames(folder: Path) -> Path:
@@ -117,6 +122,31 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
     line = one_line_error(["analyze", "particles", str(tmp_path / "nan.npy"), "--model", str(particle),
                            "--sampling", SAMPLING, "--out", str(tmp_path / "nan-out")])  # fmt: skip
     assert "every frame failed" in line and "nan.npy: image contains NaN" in line
+
+
+def test_spectrum_images_and_far_samplings_are_one_line(tmp_path: Path) -> None:
+    """An EELS spectrum image is not 2048 frames of 2 x 2 px; a frame at 5 x finer sampling than
+    the model's needs --max-resample."""
+    particle = synthetic.particle_model(tmp_path / "particle")
+    spectrum_image = tmp_path / "EELS_SI.dm4"
+    microscope_files.write_dm_signal(
+        spectrum_image, np.ones((2048, 2, 2), np.float32), [2.0, 2.0, 0.25], ["nm", "nm", "eV"],
+        4, {"Format": "Spectrum image", "Signal": "EELS"},
+    )  # fmt: skip
+    line = one_line_error(["analyze", "particles", str(spectrum_image), "--model", str(particle)])
+    assert line == f"error: {spectrum_image}: a spectrum image (2048 energy channels), not an image"
+    np.save(tmp_path / "fine.npy", synthetic.particle_frame("on").T)
+    args = ["analyze", "particles", str(tmp_path / "fine.npy"), "--model", str(particle)]
+    args += ["--sampling", "0.04", "--out", str(tmp_path / "out")]
+    refused = (
+        "frame sampling (0.04, 0.04) Å/px vs the model's (0.2, 0.2) Å/px: a resampling by 5 x, "
+        "beyond max_resample 4 (check the sampling, or pass a larger --max-resample)"
+    )
+    line = one_line_error(args)
+    assert "every frame failed" in line and refused in line
+    result = CliRunner().invoke(app, [*args[:-1], str(tmp_path / "allowed"), "--max-resample", "6"])
+    assert result.exit_code == 0, result.output
+    assert "analysed 1" in result.stdout and "failed 0" in result.stdout
 
 
 def test_help_shows_units_in_brackets() -> None:

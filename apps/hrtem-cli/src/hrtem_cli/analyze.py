@@ -57,6 +57,13 @@ Overlap = Annotated[
     float, typer.Option(min=0.0, max=0.95, help="Overlap of neighbouring windows (fraction).")
 ]
 BatchSize = Annotated[int, typer.Option(min=1, help="Windows per forward pass.")]
+MaxResample = Annotated[
+    float,
+    typer.Option(
+        min=1.0,
+        help="Refuse frames whose sampling differs from the model's by more than this factor.",
+    ),
+]
 Device = Annotated[
     str | None,
     typer.Option(help="torch device, e.g. cpu, cuda, cuda:1 (default: CUDA when present)."),
@@ -178,6 +185,7 @@ def particles(
     window: Window = DEFAULTS.window,
     overlap: Overlap = DEFAULTS.overlap,
     batch_size: BatchSize = DEFAULTS.batch_size,
+    max_resample: MaxResample = DEFAULTS.max_resample,
     device: Device = DEFAULTS.device,
     figures: Annotated[
         bool | None,
@@ -195,6 +203,7 @@ def particles(
         window=window,
         overlap=overlap,
         batch_size=batch_size,
+        max_resample=max_resample,
         device=device,
     )
     analysis = Analysis("particles", model, columns_model, settings)
@@ -219,6 +228,7 @@ def mos2(
     window: Window = DEFAULTS.window,
     overlap: Overlap = DEFAULTS.overlap,
     batch_size: BatchSize = DEFAULTS.batch_size,
+    max_resample: MaxResample = DEFAULTS.max_resample,
     device: Device = DEFAULTS.device,
 ) -> None:
     """MoS2 focal series: Mo / S2 / S1 columns and sulphur vacancies (count and per nm^2) per time point.
@@ -228,7 +238,13 @@ def mos2(
     """
     from hrtem_analysis.frame_analysis import Analysis
 
-    settings = Settings(window=window, overlap=overlap, batch_size=batch_size, device=device)
+    settings = Settings(
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        max_resample=max_resample,
+        device=device,
+    )
     analysis = Analysis("mos2", model, None, settings)
     _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures=False)
 

@@ -124,6 +124,7 @@ def _probabilities(model: nn.Module, frame: Frame, settings: Settings) -> torch.
         batch_size=settings.batch_size,
         sampling=frame.sampling,
         device=settings.device or default_device(),
+        max_resample=settings.max_resample,
     )
 
 

@@ -12,6 +12,7 @@ AU_D_SPACINGS = (2.355, 2.039)  # Au {111} and {200} [Å]
 WINDOW = 512  # [px at the model's sampling]
 OVERLAP = 0.5  # fraction of a window shared with its neighbour
 BATCH_SIZE = 8  # windows per forward pass
+MAX_RESAMPLE = 4.0  # largest factor a frame is resampled by to the model's sampling, either way
 
 
 @dataclass(frozen=True)
@@ -23,6 +24,8 @@ class Settings:
     d_spacings:     lattice d-spacings [Å] whose Fourier peaks are paired (default Au {111}, {200}).
     match_distance: a column moving less than this [Å] between frames is the same column.
     window, overlap, batch_size: tiled inference (:func:`hrtem_analysis.tiled.tiled_predict`).
+    max_resample:   a frame whose sampling differs from the model's by more than this factor
+                    (either way) is refused, not resampled.
     device:         torch device of the models; None: CUDA when present, else the CPU.
     """
 
@@ -33,4 +36,5 @@ class Settings:
     window: int = WINDOW
     overlap: float = OVERLAP
     batch_size: int = BATCH_SIZE
+    max_resample: float = MAX_RESAMPLE
     device: str | None = None

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from hrtem_core.errors import ImageError
 from torch import nn
 
-from hrtem_analysis.settings import BATCH_SIZE, OVERLAP, WINDOW
+from hrtem_analysis.settings import BATCH_SIZE, MAX_RESAMPLE, OVERLAP, WINDOW
 
 Precision = Literal["bf16", "fp16"]
 _AUTOCAST_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
@@ -164,6 +164,21 @@ def _check_image(model: nn.Module, image: torch.Tensor) -> None:
         raise ImageError("image contains NaN or infinite values")
 
 
+def _check_resample(
+    scale: list[float],
+    frame: tuple[float, float],
+    trained: tuple[float, float],
+    max_resample: float,
+) -> None:
+    factor = max(max(f, 1 / f) for f in scale)
+    if factor > max_resample:
+        raise ImageError(
+            f"frame sampling ({frame[0]:.4g}, {frame[1]:.4g}) Å/px vs the model's "
+            f"({trained[0]:.4g}, {trained[1]:.4g}) Å/px: a resampling by {factor:.3g} x, beyond "
+            f"max_resample {max_resample:g} (check the sampling, or pass a larger --max-resample)"
+        )
+
+
 @torch.no_grad()
 def tiled_predict(
     model: nn.Module,
@@ -175,6 +190,7 @@ def tiled_predict(
     device: torch.device | str | None = None,
     precision: Precision | None = None,
     stitch_device: torch.device | str = "cpu",
+    max_resample: float = MAX_RESAMPLE,
 ) -> torch.Tensor:
     """Class probabilities ``[K, H, W]`` (float32, CPU) of a frame ``[C, H, W]`` of any size.
 
@@ -187,7 +203,8 @@ def tiled_predict(
     sampling:  the frame's sampling [Å/px], scalar or (sx, sy). When given and the model states
                ``model.config.sampling`` [Å/px], the frame is resampled to the model's sampling
                (bilinear, antialiased when shrinking), predicted, and the probabilities brought
-               back to the frame's grid. Otherwise no resampling.
+               back to the frame's grid. Otherwise no resampling. A frame whose sampling is
+               beyond a factor ``max_resample`` of the model's, either way, is an ImageError.
     precision: None (float32), "bf16" or "fp16": autocast on the compute device.
     """
     if window < 1 or batch_size < 1 or not 0.0 <= overlap < 1.0:
@@ -211,6 +228,7 @@ def tiled_predict(
     trained = _model_sampling(model)
     if frame_sampling is not None and trained is not None:
         scale = [s / t for s, t in zip(frame_sampling, trained, strict=True)]
+        _check_resample(scale, frame_sampling, trained, max_resample)
         resampled = tuple(max(1, round(n * f)) for n, f in zip(shape, scale, strict=True))
         if resampled != shape:
             frame = _resize(frame, resampled)
