@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import torch
 from hrtem_core.errors import ImageError
-from hrtem_sim.mtf_fit import fit_mtf, plot_fit, write_yaml
+from hrtem_sim.mtf_fit import fit_figure, fit_mtf, plot_fit, write_yaml
 from hrtem_sim.optics import apply_mtf, load_detector, poisson_noise
 from scipy import ndimage
 
@@ -35,6 +37,7 @@ def test_known_mtf_is_recovered(truth: tuple[float, ...]) -> None:
     assert sigma["c2"] < 0.02 * truth[2] and sigma["c3"] < 0.03 * truth[3]
     assert fit.gain == pytest.approx(1.0, rel=0.05)  # Poisson: NPS / mean = 1 before the MTF
     assert 0.3 < fit.chi2 < 2.0
+    assert fit.warning is None
 
 
 def test_yaml_round_trip_and_plot(tmp_path) -> None:
@@ -73,3 +76,75 @@ def test_images_that_are_not_counts_are_rejected() -> None:
         fit_mtf([np.zeros((64, 64))], names=["dark.npy"])
     with pytest.raises(ImageError, match="no vacuum images"):
         fit_mtf([])
+
+
+def test_images_without_noise_are_refused() -> None:
+    """A constant image (once an IndexError deep in the fit) and a noise-free one."""
+    with pytest.raises(ImageError) as error:
+        fit_mtf([np.full((64, 64), 100.0)], names=["flat.npy"])
+    assert str(error.value) == (
+        "flat.npy: no noise (constant image); vacuum images must carry the beam's shot noise"
+    )
+    x = np.linspace(0, 1, 128)
+    smooth = 100 + 10 * np.outer(np.sin(3 * x), np.cos(2 * x))
+    with pytest.raises(
+        ImageError, match=r"^smooth\.npy: no noise \(NPS near Nyquist \S+ x its low-k level\)"
+    ):
+        fit_mtf([smooth], names=["smooth.npy"])
+
+
+def specimen(size: int, contrast: float, seed: int = 1) -> np.ndarray:
+    """A specimen's image in counts: smooth structure (5 px) of ``contrast``, 200 e-/px."""
+    rng = np.random.default_rng(seed)
+    field = ndimage.gaussian_filter(rng.normal(size=(size, size)), 5.0)
+    return rng.poisson(200 * (1 + contrast * field / field.std())).astype(float)
+
+
+def test_a_specimen_is_refused_for_its_low_frequency_power() -> None:
+    """A binned search image of a specimen (binning leaves the shot noise white): the fit could
+    follow its low-frequency power only with an MTF halving below 0.2 Nyquist (c2 ~ 0.05)."""
+    with pytest.raises(ImageError) as error:
+        fit_mtf([specimen(128, 0.2)], names=["search.ser"])
+    message = str(error.value)
+    assert re.fullmatch(
+        r"vacuum image\(s\) with structure, NPS not A\*MTF\^2\+B: search\.ser \(strong "
+        r"low-frequency power; the fit's MTF halves by k = 0\.\d+ Nyquist, c2 = 0\.0\d+ < 0\.1, "
+        r"faster than a detector's\)",
+        message,
+    ), message
+    blurred = apply_mtf(
+        torch.tensor(specimen(128, 0.05))[None, None].float(), torch.tensor([[1.0, 0.0, 0.35, 2.5]])
+    )[0, 0].numpy()  # unbinned: the detector blurs specimen and noise alike
+    with pytest.raises(
+        ImageError, match=r"camera\.tif \(strong low-frequency power, \S+ x the fit at k = 0\.0"
+    ):
+        fit_mtf([blurred], names=["camera.tif"])
+
+
+def test_a_poorly_constrained_fit_warns_with_what_to_do() -> None:
+    """One small vacuum image: the fit is kept, with one line naming each parameter whose
+    uncertainty exceeds its value (c1, near 0, when it also exceeds 0.05)."""
+    fit = fit_mtf(vacuum((1.0, 0.005, 0.35, 2.5), count=1, size=48, per_pixel=1.0))
+    assert fit.warning is not None
+    match = re.fullmatch(
+        r"((?:c\d = \S+ ± \S+(?:, )?)+): uncertainty larger than the value; fit more or larger "
+        r"vacuum images \(now 1 image, 2304 px\)",
+        fit.warning,
+    )
+    assert match, fit.warning
+    named = re.findall(r"(c\d) = ", match.group(1))
+    assert named and all(
+        fit.uncertainties[c] > max(fit.coefficients[c], 0.05 if c == "c1" else 0) for c in named
+    )
+    assert all(fit.uncertainties[c] <= fit.coefficients[c] for c in ("c2", "c3") if c not in named)
+
+
+def test_plot_axes_stay_on_the_data() -> None:
+    """A fitted floor near 0 (a counting detector) does not stretch the NPS axis to 1e-15."""
+    fit = fit_mtf(vacuum((1.0, 0.05, 0.3, 2.2), count=2, size=128), sampling=0.1)
+    assert fit.floor < 1e-3 * fit.data.nps[fit.data.count > 0].min()
+    axis = fit_figure(fit).axes[0]
+    ok = (fit.data.count > 0) & (fit.data.nps > 0)
+    low, high = axis.get_ylim()
+    assert fit.data.nps[ok].min() / 3.01 <= low and high <= 3.01 * fit.data.nps[ok].max()
+    assert axis.get_xlim() == pytest.approx((0.0, np.sqrt(2)))

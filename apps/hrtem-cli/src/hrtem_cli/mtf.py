@@ -23,7 +23,7 @@ def fit(
     vacuum: Annotated[
         list[Path],
         typer.Argument(
-            help="Images of vacuum (TIFF, DM3/DM4, EMD, SER, MRC, NPY, HDF5), in counts."
+            help="Images of vacuum (TIFF, DM3/DM4, EMD, SER/EMI, MRC, NPY, HDF5), in counts."
         ),
     ],
     out: Annotated[
@@ -42,6 +42,9 @@ def fit(
 ) -> None:
     """Fit MTF(k) = (c0 - c1) / (1 + (k / (2 c2))^|c3|) + c1 (k in units of Nyquist, c0 = 1) to the
     noise power spectrum of VACUUM images, A MTF^2 + B, and write c0..c3 with uncertainties.
+
+    Images without noise or with structure (a lattice, a film, a specimen) are refused; a fit
+    whose uncertainties exceed its values is written with a warning on stderr.
     """
     from hrtem_sim.mtf_fit import fit_mtf_files, plot_fit, write_yaml
 
@@ -52,3 +55,5 @@ def fit(
     c, u = result.coefficients, result.uncertainties
     summary = ", ".join(f"{key} = {c[key]:.4g} ± {u[key]:.2g}" for key in ("c1", "c2", "c3"))
     typer.echo(f"{out}: c0 = 1, {summary}; chi2/dof {result.chi2:.2f}")
+    if result.warning is not None:
+        typer.echo(f"warning: {result.warning}", err=True)

@@ -6,6 +6,13 @@ Nyquist frequency (as in `hrtem_sim.optics.mtf`), so the fit needs no sampling; 
 when known, is only recorded. ``c0 = MTF(0)`` is fixed at 1: the NPS fixes the MTF only up to a
 scale, which A absorbs. Each image's NPS is divided by its mean (the NPS of shot noise is
 proportional to the dose), so images at different exposures combine.
+
+Not every image is vacuum. Refused, in one line with the reason: images with no noise (constant,
+or no power near Nyquist), and images with structure: peaks above the fitted shot-noise
+spectrum (a lattice), a radial NPS that the model does not fit (a film), or strong
+low-frequency power (a specimen), which the fit can only follow with an MTF that halves below
+0.2 Nyquist, faster than any detector's. A fit whose parameters are less certain than their
+values is kept, with a :attr:`MTFFit.warning`.
 """
 
 from __future__ import annotations
@@ -14,6 +21,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import yaml
@@ -24,7 +32,15 @@ from scipy.optimize import curve_fit
 
 from hrtem_sim.optics.mtf import mtf_curve
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 K_MAX = math.sqrt(2.0)
+LOW_K = 0.2  # [Nyquist units]: below, excess power is low-frequency structure, above, a peak
+C2_MIN = 0.1  # smallest knee of a detector's MTF (half-way at k = 2 c2 = 0.2 Nyquist)
+C1_TOLERANCE = 0.05  # c1 (the MTF at high k, near 0) counts as known within this of MTF(0) = 1
+NO_NOISE = 1e-6  # NPS near Nyquist below this fraction of the low-k NPS: no noise
+STRUCTURE = "vacuum image(s) with structure, NPS not A*MTF^2+B"
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,21 @@ class MTFFit:
     def nps(self, k: np.ndarray) -> np.ndarray:
         """The fitted NPS model at ``k`` [Nyquist units]."""
         return _model(k, self.gain, *(self.coefficients[c] for c in ("c1", "c2", "c3")), self.floor)
+
+    @property
+    def warning(self) -> str | None:
+        """One line when a parameter's uncertainty exceeds its value (c1, near 0, when it exceeds
+        ``C1_TOLERANCE`` too), else None."""
+        c, u = self.coefficients, self.uncertainties
+        limits = {"c1": max(c["c1"], C1_TOLERANCE), "c2": c["c2"], "c3": c["c3"]}
+        poor = [f"{key} = {c[key]:.3g} ± {u[key]:.2g}" for key in limits if u[key] > limits[key]]
+        if not poor:
+            return None
+        images = len(self.files)
+        return (
+            f"{', '.join(poor)}: uncertainty larger than the value; fit more or larger vacuum "
+            f"images (now {images} image{'s' * (images != 1)}, {int(self.data.count.sum())} px)"
+        )
 
 
 def _model(k: np.ndarray, gain: float, c1: float, c2: float, c3: float, floor: float) -> np.ndarray:
@@ -122,6 +153,23 @@ def _median(spectra: Sequence[BinnedNPS]) -> BinnedNPS:
     return BinnedNPS(k=mean.k, nps=nps, error=mean.error * math.sqrt(math.pi / 2), count=mean.count)
 
 
+def _check_noise(name: str, spectrum: BinnedNPS) -> None:
+    """An ImageError when the image has no noise: its NPS near Nyquist (k in [0.8, 1]) is below
+    ``NO_NOISE`` of its NPS at low k (constant images have none anywhere)."""
+    filled = spectrum.count > 0
+    low = spectrum.nps[filled & (spectrum.k < LOW_K)].mean()
+    high = spectrum.nps[filled & (spectrum.k >= 0.8) & (spectrum.k <= 1.0)].mean()
+    if not high > NO_NOISE * low:
+        what = (
+            "constant image"
+            if not low > 0
+            else f"NPS near Nyquist {high / low:.2g} x its low-k level"
+        )
+        raise ImageError(
+            f"{name}: no noise ({what}); vacuum images must carry the beam's shot noise"
+        )
+
+
 def _chi2(data: BinnedNPS, fit_bins: np.ndarray, model: np.ndarray) -> float:
     residual = (data.nps[fit_bins] - model) / data.error[fit_bins]
     return float(np.mean(residual**2))
@@ -156,8 +204,21 @@ def _structure(
     ratio = np.where(k2d >= spectrum.k[use].min(), periodogram_ / _model(k2d, *values), 0.0)
     peak = np.unravel_index(int(np.argmax(ratio)), ratio.shape)
     if not ratio[peak] <= limits[1]:
-        return f"{name} (a peak {ratio[peak]:.3g} x the fit at k = {k2d[peak]:.3f} Nyquist)"
+        where = f"{ratio[peak]:.3g} x the fit at k = {k2d[peak]:.3f} Nyquist"
+        if k2d[peak] < LOW_K:
+            return f"{name} (strong low-frequency power, {where})"
+        return f"{name} (a peak {where})"
     return None
+
+
+def _check_knee(names: Sequence[str], c2: float) -> None:
+    """Low-frequency power that the fit can only follow with an MTF no detector has."""
+    if not c2 >= C2_MIN:
+        shown = ", ".join(names[:3]) + (", ..." if len(names) > 3 else "")
+        why = f"the fit's MTF halves by k = {2 * c2:.3g} Nyquist, c2 = {c2:.3g} < {C2_MIN:g}"
+        raise ImageError(
+            f"{STRUCTURE}: {shown} (strong low-frequency power; {why}, faster than a detector's)"
+        )
 
 
 def fit_mtf(
@@ -173,29 +234,35 @@ def fit_mtf(
 
     images: 2-D arrays in counts; names: for messages (default image0, image1, ...); sampling
     [Å/px] is recorded only. Bins with k < k_min [Nyquist units] are left out (illumination
-    gradients). A vacuum image with structure in it raises ImageError naming it: its radially
-    averaged NPS departs from the fit by more than ``max_chi2`` (reduced chi^2; broad structure,
-    e.g. a film), or one frequency exceeds the fit ``max_peak`` times (a lattice; shot noise alone
-    exceeds 50 with probability e^-50 per frequency). With three or more images, each is judged
-    against a fit to their per-bin median, so that one bad image does not hide among good ones.
+    gradients). An image without noise raises ImageError naming it (``_check_noise``), and so
+    does a vacuum image with structure in it: its radially averaged NPS departs from the fit by
+    more than ``max_chi2`` (reduced chi^2; broad structure, e.g. a film), or one frequency exceeds
+    the fit ``max_peak`` times (a lattice, or strong low-frequency power below ``LOW_K``; shot
+    noise alone exceeds 50 with probability e^-50 per frequency), or the fit needs a knee
+    ``c2 < C2_MIN`` (low-frequency power the fit absorbs). With three or more images, each is
+    judged against a fit to their per-bin median, so that one bad image does not hide among good
+    ones.
     """
     if not images:
         raise ImageError("no vacuum images given")
     names = list(names) if names is not None else [f"image{i}" for i in range(len(images))]
     periodograms = [periodogram(im, n) for im, n in zip(images, names, strict=True)]
     spectra = [radial_average(p, k, bins) for p, k in periodograms]
+    for name, spectrum in zip(names, spectra, strict=True):
+        _check_noise(name, spectrum)
     data = _combine(spectra)
     use = (data.count > 0) & (data.k >= k_min) & (data.error > 0)
     # Judge each image against a fit to the per-bin median over images (robust to a minority of
     # bad images), then fit the mean of all.
     reference = _median(spectra) if len(spectra) > 2 else data
     robust, _ = _fit(reference, use, names)
+    _check_knee(names, robust[2])
     limits = (max_chi2, max_peak)
     checks = zip(names, spectra, periodograms, strict=True)
     poor = [_structure(n, s, p, robust, use, limits) for n, s, p in checks]
     if any(poor):
         found = ", ".join(p for p in poor if p)
-        raise ImageError(f"vacuum image(s) with structure, NPS not A*MTF^2+B: {found}")
+        raise ImageError(f"{STRUCTURE}: {found}")
     values, covariance = _fit(data, use, names)
     sigma = np.sqrt(np.diag(covariance))
     keys = ("c1", "c2", "c3")
@@ -253,28 +320,29 @@ def write_yaml(fit: MTFFit, path: str | Path) -> None:
             "k_min": fit.k_min,
             "sampling": fit.sampling,
             "files": list(fit.files),
+            **({"warning": fit.warning} if fit.warning else {}),
         },
     }
     header = (
         "# Detector MTF fitted by `hrtem mtf fit`: MTF(k) = (c0 - c1) / (1 + (k / (2 c2))^|c3|) + c1,\n"
         "# k in units of the detector's Nyquist frequency (1 at Nyquist on the axes).\n"
     )
-    atomic_write_text(path, header + yaml.safe_dump(content, sort_keys=False))
+    text = yaml.safe_dump(content, sort_keys=False, allow_unicode=True, width=1000)
+    atomic_write_text(path, header + text)
 
 
-def plot_fit(fit: MTFFit, path: str | Path) -> None:
-    """Plot the radially averaged NPS with errors, the fit and its two terms; atomic write."""
-    import matplotlib
+def fit_figure(fit: MTFFit) -> Figure:
+    """The radially averaged NPS with errors, the fit and its two terms (matplotlib ``Figure``,
+    no pyplot). Axes: k from 0 to sqrt(2) Nyquist, NPS over the data's range (a fitted floor or
+    MTF term far below the data stays off the plot)."""
+    from matplotlib.figure import Figure
 
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    path = Path(path)
     data = fit.data
-    ok = data.count > 0
+    ok = (data.count > 0) & (data.nps > 0)
     k = np.linspace(0, K_MAX, 400)
     c = fit.coefficients
-    figure, axis = plt.subplots(figsize=(6, 4))
+    figure = Figure(figsize=(6, 4), layout="tight")
+    axis = figure.add_subplot()
     axis.errorbar(data.k[ok], data.nps[ok], data.error[ok], fmt=".", ms=3, label="NPS (data)")
     axis.plot(k, fit.nps(k), label=f"fit, chi2/dof {fit.chi2:.2f}")
     axis.plot(
@@ -283,15 +351,21 @@ def plot_fit(fit: MTFFit, path: str | Path) -> None:
     axis.axhline(fit.floor, ls=":", color="gray", label="floor B")
     axis.axvline(fit.k_min, ls=":", color="k", lw=0.8)
     axis.set_yscale("log")
+    low, high = data.nps[ok].min(), data.nps[ok].max()
+    axis.set_ylim(low / 3, high * 3)
+    axis.set_xlim(0, K_MAX)
     unit = f" (Nyquist = {1 / (2 * fit.sampling):.3g} 1/Å)" if fit.sampling else ""
     axis.set_xlabel(f"k [units of Nyquist]{unit}")
     axis.set_ylabel("NPS / mean")
     axis.set_title(f"c1={c['c1']:.3g}  c2={c['c2']:.3g}  c3={c['c3']:.3g}")
     axis.legend(fontsize=8)
-    figure.tight_layout()
-    try:
-        atomic_write(
-            path, lambda tmp: figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
-        )
-    finally:
-        plt.close(figure)
+    return figure
+
+
+def plot_fit(fit: MTFFit, path: str | Path) -> None:
+    """Write :func:`fit_figure` to ``path`` (PNG, PDF, ... by suffix) atomically."""
+    path = Path(path)
+    figure = fit_figure(fit)
+    atomic_write(
+        path, lambda tmp: figure.savefig(tmp, format=path.suffix.lstrip(".") or "png", dpi=120)
+    )
