@@ -135,6 +135,17 @@ def test_corrupt_and_nan_frames_are_records_not_exceptions(tmp_path: Path) -> No
     np.testing.assert_array_equal(frames[4].image[0], STACK[4].T)
 
 
+def test_a_folder_of_tia_files_lists_each_series_once(tmp_path: Path) -> None:
+    """Each NAME_1.ser is a frame (read through the NAME.emi beside it); the .emi is not."""
+    for name, k in (("b", 2), ("a", 1)):
+        microscope_files.write_ser(tmp_path / f"{name}_1.ser", STACK[k], 1e-10)
+        microscope_files.write_emi(tmp_path / f"{name}.emi")
+    frames = list(open_frames(tmp_path))
+    assert [f.source for f in frames] == ["a_1.ser", "b_1.ser"]
+    np.testing.assert_array_equal(frames[1].image[0], STACK[2].T)
+    assert frames[1].sampling == pytest.approx((1.0, 1.0))
+
+
 # STACK in each microscope format, pixels 0.1 nm in x by 0.2 nm in y, and a time step [s].
 MICROSCOPE_STACKS = {
     ".emd": lambda path, dt: microscope_files.write_emd_berkeley(path, STACK, (0.1, 0.2), dt),

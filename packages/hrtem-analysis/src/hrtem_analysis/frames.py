@@ -32,7 +32,14 @@ from pathlib import Path
 
 import numpy as np
 from hrtem_core.errors import HRTEMError, ImageError
-from hrtem_core.readers import SUFFIXES, Sampling, Stack, open_stack, read_image, read_stack
+from hrtem_core.readers import (
+    FOLDER_SUFFIXES,
+    Sampling,
+    Stack,
+    open_stack,
+    read_image,
+    read_stack,
+)
 
 from hrtem_analysis.tiled import sampling_pair
 
@@ -149,12 +156,12 @@ def _list_files(paths: Sequence[Path]) -> list[Path]:
             (
                 p
                 for p in paths[0].iterdir()
-                if p.suffix.lower() in SUFFIXES and not p.name.startswith(".")
+                if p.suffix.lower() in FOLDER_SUFFIXES and not p.name.startswith(".")
             ),
             key=natural_key,
         )
         if not files:
-            raise ImageError(f"{paths[0]}: no image files ({', '.join(SUFFIXES)})")
+            raise ImageError(f"{paths[0]}: no image files ({', '.join(FOLDER_SUFFIXES)})")
         return files
     for path in paths:
         if not path.exists():

@@ -27,6 +27,8 @@ _BACKENDS: dict[str, ModuleType] = {
     suffix: module for module in (tiff, microscope, npy, hdf5) for suffix in module.SUFFIXES
 }
 SUFFIXES = tuple(_BACKENDS)
+FOLDER_SUFFIXES = tuple(s for s in SUFFIXES if s != ".emi")
+"""Files that are frames in a folder: a TIA ``.emi`` is read through the ``.ser`` beside it."""
 RANKS = (2, 3, 4)
 
 
