@@ -35,7 +35,6 @@ from hrtem_msd.tracking import (
 )
 
 
-
 def monitor(task: TaskConfig) -> str:
     """The validation metric the best checkpoint maximises: column F1 for column labels (what the
     analysis uses), else the mean IoU."""
