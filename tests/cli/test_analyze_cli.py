@@ -137,3 +137,20 @@ def test_help_shows_units_in_brackets() -> None:
     for text in ("Frame sampling [Å/px]", "Time between frames [s]", "Smallest particle [nm^2]",
                  "Fixed match distance [Å]", "Largest plausible drift [Å]"):  # fmt: skip
         assert text in result.stdout
+
+
+def test_series_check_prints_its_scores_and_writes_the_report(tmp_path: Path) -> None:
+    particle = synthetic.particle_model(tmp_path / "particle")
+    columns = synthetic.columns_model(tmp_path / "columns")
+    out = tmp_path / "check"
+    result = CliRunner().invoke(
+        app,
+        ["analyze", "series-check", "--model", str(particle), "--columns-model", str(columns),
+         "--frames", "3", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for text in ("frame selection accuracy", "event precision / recall", "drift error (RMS)"):
+        assert text in result.stdout
+    table = pd.read_csv(out / "series_check.csv")
+    assert table["frame"].tolist() == [0, 1, 2] and table["on_axis"].all()  # tilts at 4 and 9
+    assert (out / "series_check.png").is_file() and (out / "analysis" / "frames.csv").is_file()
