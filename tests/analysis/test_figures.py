@@ -67,3 +67,34 @@ def test_series_plot_draws_each_measured_quantity(tmp_path: Path) -> None:
         "diffusion events",
     ]
     check_png(figures.save(fig, tmp_path / "series.png"), 20_000)
+
+
+def test_series_plot_shows_the_drift_and_the_column_panel_marks_events(tmp_path: Path) -> None:
+    from hrtem_analysis.columns import column_changes
+    from hrtem_analysis.drift_tracking import particle_region
+
+    table = pd.DataFrame(
+        {
+            "time": [0.0, 1.0, 2.0],
+            "columns": pd.array([26, 25, 26], dtype="Int64"),
+            "events": pd.array([0, 1, 1], dtype="Int64"),
+            "appeared": pd.array([0, 0, 1], dtype="Int64"),
+            "vanished": pd.array([0, 1, 0], dtype="Int64"),
+            "drift_x": [np.nan, 1.2, -0.4],
+            "drift_y": [np.nan, 0.3, 0.9],
+        }
+    )
+    fig = figures.series_plot(table)
+    assert [ax.get_ylabel() for ax in fig.axes] == [
+        "atomic columns",
+        "diffusion events",
+        "drift [Å]",
+    ]
+    assert [line.get_label() for line in fig.axes[2].lines[:2]] == ["dx", "dy"]
+    sites = synthetic.lattice_sites()
+    region = particle_region(synthetic.particle_frame("on"), disc_mask(), SAMPLING, 2.0)
+    changes = column_changes(sites, np.delete(sites, [4], axis=0), 1.25)
+    panel = figures.column_panel(region, np.delete(sites, [4], axis=0), changes, "frame 1")
+    labels = panel.axes[0].get_legend_handles_labels()[1]
+    assert labels == ["columns (25)", "appeared (0)", "vanished (1)"]
+    check_png(figures.save(panel, tmp_path / "columns.png"), 20_000)

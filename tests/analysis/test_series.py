@@ -26,16 +26,6 @@ _spec.loader.exec_module(synthetic)
 SERIES = [("on", ()), ("on", (5,)), ("off", ()), ("on", (5,)), ("empty", ()), ("on", ())]
 
 
-@pytest.fixture(scope="module")
-def models(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
-    root = tmp_path_factory.mktemp("models")
-    return {
-        "particle": str(synthetic.particle_model(root / "particle")),
-        "columns": str(synthetic.columns_model(root / "columns")),
-        "mos2": str(synthetic.mos2_model(root / "mos2")),
-    }
-
-
 def write_series(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     for t, (kind, missing) in enumerate(SERIES):
@@ -44,7 +34,9 @@ def write_series(folder: Path) -> Path:
     return folder
 
 
-def run(folder: Path, out: Path, models: dict[str, str], workers: int = 0, progress=None):
+def run(
+    folder: Path | list[Path], out: Path, models: dict[str, str], workers: int = 0, progress=None
+):
     analysis = Analysis("particles", models["particle"], models["columns"])
     source = open_frames(folder, channels=1, sampling=synthetic.SAMPLING)
     return run_series(source, analysis, out, workers=workers, progress=progress)
@@ -65,6 +57,12 @@ def test_one_row_per_frame_with_particles_ratios_columns_and_events(tmp_path: Pa
     assert table["vanished"].tolist() == [0, 1, pd.NA, 0, pd.NA, 0]
     assert table["appeared"].tolist() == [0, 0, pd.NA, 0, pd.NA, 1]
     assert table["events"].tolist() == [0, 1, pd.NA, 0, pd.NA, 1]
+    assert table.loc[table.interpretable, "drift_x"].abs().max() < 0.05  # [Å]: frames do not move
+    events = pd.read_csv(summary.events)
+    assert events[["frame", "kind"]].values.tolist() == [[1, "vanished"], [5, "appeared"]]
+    np.testing.assert_allclose(
+        events[["x", "y"]], synthetic.lattice_sites()[[5, 5]], atol=0.1
+    )  # where column 5 was and is [Å]
     csv = pd.read_csv(summary.csv)
     assert len(csv) == 6 and list(csv.columns) == list(table.columns)
     positions = np.load(tmp_path / "out" / "columns" / "frame_000000.npy")
@@ -87,13 +85,19 @@ def test_rerun_skips_every_frame_and_a_half_done_table_resumes(tmp_path: Path, m
     assert rows_seen == [None]  # nothing analysed, nothing written
     assert (first.csv.read_bytes(), first.csv.stat().st_mtime_ns) == before
 
-    # A crash after frame 3: four complete rows and half a line.
-    lines = first.csv.read_text().splitlines(keepends=True)
-    first.csv.write_text("".join(lines[:5]) + lines[5][:12])
-    resumed = run(folder, tmp_path / "out", models)
+    # A crash while frame 4 was written: frames 0-3 done, then half a row (after an event row,
+    # since a frame's events are written before its row).
+    crashed = tmp_path / "crashed"
+    run(sorted(folder.glob("*.npy"))[:4], crashed, models)
+    with (crashed / "events.csv").open("a") as events:
+        events.write("4,4.0,appeared,1.0,2.0\n")
+    with (crashed / "frames.csv").open("a") as rows:
+        rows.write(first.csv.read_text().splitlines()[5][:12])
+    resumed = run(folder, crashed, models)
     assert (resumed.analysed, resumed.skipped) == (2, 4)
     table = pd.read_parquet(resumed.parquet)
-    pd.testing.assert_frame_equal(table, full)  # frame 5's event counted against frame 3's columns
+    pd.testing.assert_frame_equal(table, full)  # frame 5 tracked against frame 3, drift included
+    pd.testing.assert_frame_equal(pd.read_csv(resumed.events), pd.read_csv(first.events))
 
 
 def test_corrupt_frames_are_rows_with_their_reason(tmp_path: Path, models) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hrtem_analysis.materials import load_material
 from hrtem_cli.main import app
 from typer.testing import CliRunner
 
@@ -48,13 +49,16 @@ def test_series_end_to_end_then_rerun_skips(tmp_path: Path) -> None:
         "frames: 3; analysed 3, skipped 0 (already in the table), failed 0, no particle 1"
         in result.stdout
     )
-    assert "interpretable (peak-pair ratio <= 2): 33% of the analysed frames" in result.stdout
+    threshold = load_material("au").threshold  # the calibrated default
+    assert f"interpretable (peak-pair ratio <= {threshold:g}): 33% of the analysed" in result.stdout
     assert (
         f"table: {tmp_path / 'out' / 'frames.csv'} and {tmp_path / 'out' / 'frames.parquet'}"
         in result.stdout
     )
+    assert f"events: {tmp_path / 'out' / 'events.csv'}" in result.stdout
     table = pd.read_parquet(tmp_path / "out" / "frames.parquet")
     assert table["columns"].tolist() == [26, pd.NA, pd.NA]
+    assert (tmp_path / "out" / "figures" / "frame_000000_columns.png").stat().st_size > 20_000
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "analysed 0, skipped 3" in again.stdout
 
@@ -116,6 +120,13 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
         ["analyze", "particles", str(tmp_path / "single.npy"), "--model", str(mos2)]
     )
     assert "model is for task 'mos2', expected 'nanoparticle'" in line
+    line = one_line_error(["analyze", "particles", str(tmp_path / "single.npy"), "--model",
+                           str(particle), "--material", "pt"])  # fmt: skip
+    assert "material 'pt': no file" in line and "calibrate-threshold" in line
+    line = one_line_error(["analyze", "series-check", "--model", str(tmp_path / "nope"),
+                           "--columns-model", str(particle), "--out", str(tmp_path / "check")])  # fmt: skip
+    assert "nope: model directory does not exist" in line
+    assert not (tmp_path / "check").exists()  # nothing simulated
     nan = synthetic.particle_frame("on")
     nan[3, 4] = np.nan
     np.save(tmp_path / "nan.npy", nan)
@@ -153,5 +164,23 @@ def test_help_shows_units_in_brackets() -> None:
     """Units such as [s] and [nm^2] are printed, not taken for markup and dropped."""
     result = CliRunner().invoke(app, ["analyze", "series", "--help"], terminal_width=200)
     assert result.exit_code == 0
-    for text in ("Frame sampling [Å/px]", "Time between frames [s]", "Smallest particle [nm^2]"):
+    for text in ("Frame sampling [Å/px]", "Time between frames [s]", "Smallest particle [nm^2]",
+                 "Fixed match distance [Å]", "Largest plausible drift [Å]"):  # fmt: skip
         assert text in result.stdout
+
+
+def test_series_check_prints_its_scores_and_writes_the_report(tmp_path: Path) -> None:
+    particle = synthetic.particle_model(tmp_path / "particle")
+    columns = synthetic.columns_model(tmp_path / "columns")
+    out = tmp_path / "check"
+    result = CliRunner().invoke(
+        app,
+        ["analyze", "series-check", "--model", str(particle), "--columns-model", str(columns),
+         "--frames", "3", "--out", str(out)],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    for text in ("frame selection accuracy", "event precision / recall", "drift error (RMS)"):
+        assert text in result.stdout
+    table = pd.read_csv(out / "series_check.csv")
+    assert table["frame"].tolist() == [0, 1, 2] and table["on_axis"].all()  # tilts at 4 and 9
+    assert (out / "series_check.png").is_file() and (out / "analysis" / "frames.csv").is_file()

@@ -80,6 +80,7 @@ def test_losses_belong_to_the_task() -> None:
             ["task.labels.kind=boxes"],
             "task.labels.kind: must be one of mask, columns, species, got 'boxes'",
         ),
+        (["task.train_repeats=0"], "task.train_repeats: must be >= 1, got 0"),
     ],
 )
 def test_bad_config_is_one_clear_error(overrides: list[str], message: str) -> None:

@@ -30,6 +30,7 @@ def train(
     from hrtem_msd.config import compose
 
     config = compose(list(overrides or []))
+    from hrtem_msd.train import monitor
     from hrtem_msd.train import train as run
 
     result = run(config)
@@ -37,9 +38,9 @@ def train(
         return
     best = f"{result.best_metric:.3f}" if result.best_metric is not None else "n/a"
     typer.echo(f"run        {result.run_id}  ({result.duration / 60:.1f} min)")
-    typer.echo(f"best val/iou {best}")
+    typer.echo(f"best {monitor(config.task)} {best}")
     for key in sorted(result.test_metrics):
-        if key.endswith(("/iou", "/dice", "/f1", "/loss")):
+        if key.endswith(("/iou", "/dice", "/f1", "/loss", "/column_f1", "/column_rms")):
             typer.echo(
                 f"{key:<10} {result.test_metrics[key]:.3f}  (dose {config.task.eval_dose:g} e/Å^2)"
             )

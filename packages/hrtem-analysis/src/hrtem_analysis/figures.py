@@ -4,7 +4,9 @@
   |FFT| of the masked particle (log scale, spatial frequency in 1/Å);
 - :func:`alignment_overlay`: the Figure-2 overlay: the frame with every particle coloured by its
   alignment (:func:`hrtem_analysis.alignment_map`: 1 on a zone axis, 0 off axis);
-- :func:`series_plot`: ratio, column count, events and vacancies against time.
+- :func:`column_panel`: the particle's region of one frame with its columns, those that
+  appeared since the previous interpretable frame and where those that vanished were;
+- :func:`series_plot`: ratio, column count, events, drift and vacancies against time.
 
 Arrays are in abTEM order (axis 0 = x): shown transposed with ``origin="lower"``, x to the right
 and y up, axes in Å.
@@ -13,6 +15,7 @@ and y up, axes in Å.
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -20,6 +23,10 @@ from hrtem_core.atomic import atomic_write
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 from scipy import ndimage
+
+if TYPE_CHECKING:
+    from hrtem_analysis.columns import ColumnChanges
+    from hrtem_analysis.drift_tracking import Region
 
 
 def save(fig: Figure, path: Path, dpi: int = 100) -> Path:
@@ -109,16 +116,45 @@ def alignment_overlay(
     return fig
 
 
+def column_panel(
+    region: Region, positions: np.ndarray, changes: ColumnChanges, title: str = ""
+) -> Figure:
+    """The particle's region ``[h, w]`` in grey, in the frame's coordinates [Å], with its column
+    ``positions`` ``[M, 2]`` [Å], the columns that appeared (green +) and where those that vanished
+    would lie (red x), from ``changes``."""
+    fig = Figure(figsize=(6.5, 6))
+    ax = fig.subplots()
+    (sx, sy), (i0, j0) = region.sampling, region.origin
+    h, w = region.image.shape
+    extent = (i0 * sx, (i0 + h) * sx, j0 * sy, (j0 + w) * sy)
+    ax.imshow(region.image.T, cmap="gray", origin="lower", extent=extent)
+    marks = (
+        (positions, dict(marker="o", s=8, c="tab:cyan", lw=0), "columns"),
+        (changes.appeared, dict(marker="+", s=90, c="tab:green", lw=2), "appeared"),
+        (changes.vanished, dict(marker="x", s=70, c="tab:red", lw=2), "vanished"),
+    )
+    for points, style, label in marks:
+        points = np.asarray(points).reshape(-1, 2)
+        ax.scatter(points[:, 0], points[:, 1], label=f"{label} ({len(points)})", **style)
+    ax.set(xlim=extent[:2], ylim=extent[2:], xlabel="x [Å]", ylabel="y [Å]")
+    ax.legend(fontsize=8, loc="upper right")
+    ax.set_title(title or "columns and events")
+    fig.tight_layout()
+    return fig
+
+
 _SERIES = (
     ("ratio", "peak-pair ratio"),
     ("columns", "atomic columns"),
     ("events", "diffusion events"),
+    ("drift_x", "drift [Å]"),
     ("vacancies", "S vacancies"),
 )
 
 
 def series_plot(table: pd.DataFrame, threshold: float | None = None) -> Figure:
-    """One panel per measured quantity of ``table`` (ratio, columns, events, vacancies) vs time.
+    """One panel per measured quantity of ``table`` (ratio, columns, events, drift against the
+    previous interpretable frame, vacancies) vs time.
 
     Quantities without any value are left out. Ratios of interpretable frames are drawn filled,
     others hollow, infinite ones (one pair of peaks) as crosses on the top edge; ``threshold``
@@ -145,6 +181,22 @@ def series_plot(table: pd.DataFrame, threshold: float | None = None) -> Figure:
             )
             if threshold is not None:
                 ax.axhline(threshold, color="k", ls="--", lw=1, label=f"threshold {threshold:g}")
+            ax.legend(fontsize=8)
+        elif name == "events":
+            for column, style in (("events", "o-"), ("appeared", "^"), ("vanished", "v")):
+                if column not in table:
+                    continue
+                counts = table[column].astype(float).to_numpy()
+                shown = np.isfinite(counts)
+                ax.plot(time[shown], counts[shown], style, ms=4, label=column)
+            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.legend(fontsize=8)
+        elif name == "drift_x":
+            for axis in ("x", "y"):
+                drift = table[f"drift_{axis}"].astype(float).to_numpy()
+                shown = np.isfinite(drift)
+                ax.plot(time[shown], drift[shown], "o-", ms=4, label=f"d{axis}")
+            ax.axhline(0, color="0.6", lw=1)
             ax.legend(fontsize=8)
         else:
             measured = np.isfinite(values)

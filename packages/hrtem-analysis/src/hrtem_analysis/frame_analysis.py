@@ -5,8 +5,9 @@ frame's sampling) -> mask (probability > 0.5) -> particles (connected components
 ``min_area`` nm^2) -> each particle's area [nm^2] and peak-pair ratio. The frame's ``ratio`` is that
 of its largest particle (the one a series follows); the frame is *interpretable* when that ratio
 is finite and <= ``threshold`` (on a zone axis). On interpretable frames an optional columns model
-gives column positions [Å] (events between frames are counted by :mod:`hrtem_analysis.series`,
-which sees the frames in order).
+gives column positions [Å] and the largest particle's neighbourhood (a
+:class:`~hrtem_analysis.drift_tracking.Region`); drift and events between frames are found by
+:mod:`hrtem_analysis.series`, which sees the frames in order.
 
 MoS2 ("mos2"): the species model's probabilities on the focal series ``[C, nx, ny]`` ->
 :func:`count_vacancies`: Mo/S2/S1 columns, vacancies, vacancies per nm^2 of lattice.
@@ -28,6 +29,7 @@ from hrtem_core.errors import HRTEMError
 from torch import nn
 
 from hrtem_analysis.columns import detect_columns
+from hrtem_analysis.drift_tracking import Region, particle_region
 from hrtem_analysis.fourier import alignment_map, particle_ratios
 from hrtem_analysis.frames import Frame, FrameSource
 from hrtem_analysis.models import analysis_model, default_device
@@ -42,12 +44,14 @@ COLUMNS: dict[str, str] = {
     "frame": "Int64", "time": "float64", "source": "string", "status": "string",
     "error": "string", "particles": "Int64", "area": "float64", "areas": "string",
     "ratio": "float64", "ratios": "string", "interpretable": "boolean", "columns": "Int64",
-    "appeared": "Int64", "vanished": "Int64", "events": "Int64", "mo": "Int64", "s2": "Int64",
+    "appeared": "Int64", "vanished": "Int64", "events": "Int64", "drift_x": "float64",
+    "drift_y": "float64", "mo": "Int64", "s2": "Int64",
     "s1": "Int64", "vacancies": "Int64", "vacancy_density": "float64", "lattice_area": "float64",
 }  # fmt: skip
 """Table columns and their pandas dtypes. area: total particle area [nm^2]; areas, ratios: per particle, largest first,
 ";"-separated; ratio: of the largest particle; time [s] (or the frame index when unknown);
-vacancy_density [1/nm^2]; lattice_area [nm^2]."""
+drift_x, drift_y [Å]: drift against the previous interpretable frame; vacancy_density [1/nm^2];
+lattice_area [nm^2]."""
 
 
 @dataclass(frozen=True)
@@ -79,10 +83,12 @@ class Analysis:
 
 @dataclass(frozen=True)
 class FrameRecord:
-    """One frame's row (keys: :data:`COLUMNS`) and its column positions ``[M, 2]`` [Å] or None."""
+    """One frame's row (keys: :data:`COLUMNS`), its column positions ``[M, 2]`` [Å] and the
+    largest particle's region (both None unless columns were counted)."""
 
     row: dict[str, Any]
     positions: np.ndarray | None = None
+    region: Region | None = None
 
 
 def empty_row(frame: Frame) -> dict[str, Any]:
@@ -133,7 +139,7 @@ def _joined(values: list[float]) -> str:
 
 
 def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
-    settings = analysis.settings
+    settings = analysis.settings.resolved()
     model = models["model"]
     probabilities = _probabilities(model, frame, settings)
     probability = probabilities[model.config.class_index("particle")].numpy()
@@ -158,16 +164,17 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
         ratios=_joined(ratios),
         interpretable=interpretable,
     )
-    positions = None
+    positions = region = None
+    largest = labels == order[0] + 1 if results else np.zeros_like(labels, dtype=bool)
     if interpretable and "columns" in models:
         columns = _probabilities(models["columns"], frame, settings)
         column = models["columns"].config.class_index("column")
         positions = detect_columns(columns[column].numpy()) * frame.sampling
         row["columns"] = len(positions)
+        region = particle_region(image, largest, frame.sampling, settings.max_drift)
     if analysis.figures is not None:
         from hrtem_analysis import figures  # matplotlib only when figures are asked for
 
-        largest = labels == order[0] + 1 if results else np.zeros_like(labels, dtype=bool)
         alignment = alignment_map(
             probabilities,
             image,
@@ -185,7 +192,7 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
             figures.alignment_overlay(image, alignment, labels > 0, frame.sampling, frame.source),
             Path(f"{stem}_alignment.png"),
         )
-    return FrameRecord(row, positions)
+    return FrameRecord(row, positions, region)
 
 
 def _mos2(frame: Frame, analysis: Analysis, model: nn.Module) -> FrameRecord:

@@ -8,11 +8,12 @@ the client (the input and the output folder must be on a file system the workers
 flight.
 
 The client writes every frame's row to ``OUT/frames.csv`` (appended, flushed) in frame order, so
-that diffusion events (columns appearing and vanishing between consecutive interpretable frames)
-are counted on the client from the column positions the workers return; positions [Å] are kept in
-``OUT/columns/frame_NNNNNN.npy`` so a resumed run continues the count. A rerun skips the frames
-already in the table. At the end ``OUT/frames.parquet`` and the time-series plot
-``OUT/series.png`` are written.
+that drift and diffusion events (columns appearing and vanishing between consecutive
+interpretable frames, ``OUT/events.csv``) are found on the client from the column positions and
+particle regions the workers return (:mod:`hrtem_analysis.series_writer`); a resumed run
+continues from the files it keeps. A rerun skips the frames already in the table. At the end
+``OUT/frames.parquet``, ``OUT/events.parquet`` and the time-series plot ``OUT/series.png`` are
+written.
 """
 
 from __future__ import annotations
@@ -24,18 +25,15 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from itertools import islice
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
-from hrtem_core.atomic import atomic_write
 from hrtem_core.cluster import dask_client
 from hrtem_core.errors import ImageError
 
 from hrtem_analysis import figures
-from hrtem_analysis.columns import match_columns
 from hrtem_analysis.frame_analysis import (
     COLUMNS,
     Analysis,
@@ -46,6 +44,7 @@ from hrtem_analysis.frame_analysis import (
     empty_row,
 )
 from hrtem_analysis.frames import Frame, FrameSource
+from hrtem_analysis.series_writer import OrderedWriter, events_table
 from hrtem_analysis.table import ResultTable
 
 log = logging.getLogger(__name__)
@@ -54,7 +53,8 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class SeriesSummary:
     """What a run did. analysed/failed/no_particle: frames of this run; skipped: already in the
-    table; interpretable_fraction: over every analysed frame of the table (nan for MoS2)."""
+    table; interpretable_fraction: over every analysed frame of the table (nan for MoS2);
+    events: the table of columns that appeared and vanished."""
 
     frames: int
     analysed: int
@@ -64,6 +64,7 @@ class SeriesSummary:
     interpretable_fraction: float
     csv: Path
     parquet: Path
+    events: Path
     plot: Path | None
     seconds: float
     first_error: str | None
@@ -87,6 +88,7 @@ def run_series(
     row as it is written.
     """
     start = time.perf_counter()
+    analysis = replace(analysis, settings=analysis.settings.resolved())
     models = analysis.load_models()
     if analysis.channels() != source.channels:
         raise ImageError(
@@ -99,7 +101,10 @@ def run_series(
         log.info(
             "%s: %d of %d frames already done, skipping them", table.csv, len(done), len(source)
         )
-    writer = _OrderedWriter(table, todo, out / "columns", analysis.settings.match_distance)
+    events = events_table(out, done)
+    writer = OrderedWriter(
+        table, events, todo, out / "columns", analysis.settings, analysis.figures
+    )
     written: list[dict] = []
     if progress is not None:
         progress(len(done), None)
@@ -116,12 +121,14 @@ def run_series(
                     progress(len(done) + len(written), row)
     finally:
         rows = table.close()
+        events.close()
     plot_path = None
     if plot and len(rows):
         plot_path = figures.save(
             figures.series_plot(rows, analysis.settings.threshold), out / "series.png"
         )
-    return _summary(source, written, len(done), rows, table, plot_path, time.perf_counter() - start)
+    seconds = time.perf_counter() - start
+    return _summary(source, written, len(done), rows, table, events.csv, plot_path, seconds)
 
 
 def _summary(
@@ -130,6 +137,7 @@ def _summary(
     skipped: int,
     rows: pd.DataFrame,
     table: ResultTable,
+    events: Path,
     plot: Path | None,
     seconds: float,
 ) -> SeriesSummary:
@@ -145,67 +153,11 @@ def _summary(
         interpretable_fraction=float(known.mean()) if len(known) else math.nan,
         csv=table.csv,
         parquet=table.parquet,
+        events=events,
         plot=plot,
         seconds=seconds,
         first_error=failed[0]["error"] if failed else None,
     )
-
-
-class _OrderedWriter:
-    """Writes records in the order of ``todo``, counting column events against the previous
-    interpretable frame (from this run, or from ``positions`` files of an earlier run)."""
-
-    def __init__(
-        self, table: ResultTable, todo: list[int], positions: Path, distance: float
-    ) -> None:
-        self.table = table
-        self.order = iter(todo)
-        self.expected = next(self.order, None)
-        self.pending: dict[int, FrameRecord] = {}
-        self.folder = positions
-        self.distance = distance
-        self.previous = self._previous_positions(todo[0] if todo else 0)
-
-    def _path(self, frame: int) -> Path:
-        return self.folder / f"frame_{frame:06d}.npy"
-
-    def _previous_positions(self, frame: int) -> np.ndarray | None:
-        rows = self.table.rows
-        earlier = rows[(rows["frame"] < frame) & rows["columns"].notna()]
-        if not len(earlier):
-            return None
-        path = self._path(int(earlier["frame"].max()))
-        return np.load(path, allow_pickle=False) if path.is_file() else None
-
-    def add(self, record: FrameRecord) -> list[dict]:
-        """Buffer ``record``; write every record now in order; return the rows written."""
-        self.pending[record.row["frame"]] = record
-        written = []
-        while self.expected is not None and self.expected in self.pending:
-            written.append(self._write(self.pending.pop(self.expected)))
-            self.expected = next(self.order, None)
-        return written
-
-    def _write(self, record: FrameRecord) -> dict:
-        row = dict(record.row)
-        if record.positions is not None:
-            appeared = vanished = 0
-            if self.previous is not None:
-                _, new, gone = match_columns(self.previous, record.positions, self.distance)
-                appeared, vanished = len(new), len(gone)
-            row.update(appeared=appeared, vanished=vanished, events=appeared + vanished)
-            self.folder.mkdir(parents=True, exist_ok=True)
-            path = self._path(row["frame"])
-            atomic_write(path, lambda tmp: _save_array(tmp, record.positions))
-            self.previous = record.positions
-        self.table.append(row)
-        return row
-
-
-def _save_array(path: str, array: np.ndarray) -> None:
-    """``np.save`` to exactly ``path`` (np.save on a name would append ".npy")."""
-    with open(path, "wb") as stream:
-        np.save(stream, array, allow_pickle=False)
 
 
 def _prefetched(source: FrameSource, todo: list[int], depth: int) -> Iterator[Frame]:

@@ -1,12 +1,13 @@
 """How frames are analysed: every default of the analysis, in one place, importable without torch.
 
 The CLI shows these defaults in its ``--help``; :func:`hrtem_analysis.tiled.tiled_predict` takes
-its window, overlap and batch size from here.
+its window, overlap and batch size from here. The zone-axis threshold and the d-spacings it was
+calibrated for come from the material's file (:mod:`hrtem_analysis.materials`) unless given.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 AU_D_SPACINGS = (2.355, 2.039)  # Au {111} and {200} [Å]
 WINDOW = 512  # [px at the model's sampling]
@@ -19,22 +20,46 @@ MAX_RESAMPLE = 4.0  # largest factor a frame is resampled by to the model's samp
 class Settings:
     """How frames are analysed.
 
-    threshold:      a frame is interpretable when its peak-pair ratio is <= threshold.
+    material:       the material file (``configs/materials/<material>.yaml``) giving the
+                    defaults of ``threshold`` and ``d_spacings``.
+    threshold:      a frame is interpretable when its peak-pair ratio is <= threshold
+                    (None: the material's, calibrated on simulated particles on and off axis).
     min_area:       smallest particle [nm^2].
-    d_spacings:     lattice d-spacings [Å] whose Fourier peaks are paired (default Au {111}, {200}).
-    match_distance: a column moving less than this [Å] between frames is the same column.
+    d_spacings:     lattice d-spacings [Å] whose Fourier peaks are paired (None: the material's).
+    match_fraction: a column closer than this fraction of the column spacing (the median
+                    nearest-neighbour distance of the detected columns) to where a column of the
+                    previous frame lies after removing the drift is the same column.
+    match_distance: [Å], overrides ``match_fraction`` (None: tied to the lattice).
+    max_drift:      largest plausible drift [Å] between consecutive interpretable frames.
     window, overlap, batch_size: tiled inference (:func:`hrtem_analysis.tiled.tiled_predict`).
     max_resample:   a frame whose sampling differs from the model's by more than this factor
                     (either way) is refused, not resampled.
     device:         torch device of the models; None: CUDA when present, else the CPU.
     """
 
-    threshold: float = 2.0
+    material: str = "au"
+    threshold: float | None = None
     min_area: float = 1.0
-    d_spacings: tuple[float, ...] = AU_D_SPACINGS
-    match_distance: float = 1.0
+    d_spacings: tuple[float, ...] | None = None
+    match_fraction: float = 0.5
+    match_distance: float | None = None
+    max_drift: float = 5.0
     window: int = WINDOW
     overlap: float = OVERLAP
     batch_size: int = BATCH_SIZE
     max_resample: float = MAX_RESAMPLE
     device: str | None = None
+
+    def resolved(self) -> Settings:
+        """These settings with ``threshold`` and ``d_spacings`` filled in from the material's
+        file where None (an HRTEMError naming the file when it is missing or malformed)."""
+        if self.threshold is not None and self.d_spacings is not None:
+            return self
+        from hrtem_analysis.materials import load_material
+
+        material = load_material(self.material)
+        return replace(
+            self,
+            threshold=material.threshold if self.threshold is None else self.threshold,
+            d_spacings=material.d_spacings if self.d_spacings is None else self.d_spacings,
+        )

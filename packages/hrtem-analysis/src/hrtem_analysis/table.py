@@ -1,7 +1,8 @@
 """A resumable results table: one CSV row appended (and flushed) per frame, Parquet at the end.
 
 ``NAME.csv`` is the record of what is done: a rerun reads it and skips those frames. A row cut off
-by a crash (missing its ``status``) is dropped when the table is opened, by an atomic rewrite
+by a crash (missing one of its ``required`` columns, e.g. ``status``) is dropped when the table is
+opened, by an atomic rewrite
 (temporary name, then ``os.replace``), so finished rows are never lost. :meth:`ResultTable.close`
 writes ``NAME.parquet`` from the CSV, sorted by frame, also atomically.
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import csv
 import os
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -30,8 +31,16 @@ def _format(value: Any) -> Any:
 class ResultTable:
     """Rows keyed by ``frame`` in ``folder/NAME.csv`` (appended) and ``folder/NAME.parquet``."""
 
-    def __init__(self, folder: Path, columns: Mapping[str, str], name: str = "frames") -> None:
-        """columns: name -> pandas dtype ("Int64", "float64", "string", "boolean"); "frame" first."""
+    def __init__(
+        self,
+        folder: Path,
+        columns: Mapping[str, str],
+        name: str = "frames",
+        required: Sequence[str] = ("frame", "status"),
+    ) -> None:
+        """columns: name -> pandas dtype ("Int64", "float64", "string", "boolean"); "frame" first.
+        required: the columns every complete row has."""
+        self.required = list(required)
         self.dtypes = dict(columns)
         self.columns = list(columns)
         self.csv = folder / f"{name}.csv"
@@ -53,13 +62,20 @@ class ResultTable:
                 f"{self.csv}: columns {list(rows.columns)} differ from {self.columns}; "
                 "use another output folder"
             )
-        complete = rows.dropna(subset=["frame", "status"])
+        complete = rows.dropna(subset=self.required)
         if len(complete) != len(rows):
             atomic_write(self.csv, lambda tmp: complete.to_csv(tmp, index=False))
         try:
             return complete.astype(self.dtypes)
         except (TypeError, ValueError) as error:
             raise TableError(f"{self.csv}: a value does not fit its column ({error})") from None
+
+    def keep_frames(self, frames: Collection[int]) -> None:
+        """Drop the rows of frames not in ``frames`` (rewriting the CSV atomically if any)."""
+        keep = self.rows["frame"].astype(int).isin(list(frames))
+        if not keep.all():
+            self.rows = self.rows[keep]
+            atomic_write(self.csv, lambda tmp: self.rows.to_csv(tmp, index=False))
 
     def done(self) -> set[int]:
         """Frames that already have a row."""

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from hrtem_core.errors import SpecError
+from hrtem_core.paths import config_dir
 from hrtem_sim.optics import ImageFormationConfig
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import OmegaConfBaseException
@@ -46,7 +47,8 @@ class TaskConfig:
     losses: name -> weight among "ce", "dice", "focal" (empty: cross-entropy alone; an override
     adds or reweights a term, weight 0 switches one off); class_weights: [K] weights of the
     classes in every loss, or None. Both belong to the task: they answer its class balance (a
-    rare class, e.g. MoS2's S1 columns, needs Dice or weights).
+    rare class, e.g. MoS2's S1 columns, needs Dice or weights). train_repeats: uses of each
+    training exit wave per epoch for this task (None: ``data.train_repeats``).
     """
 
     name: str = "nanoparticle"
@@ -58,6 +60,7 @@ class TaskConfig:
     eval_dose: float = 200.0
     losses: dict[str, float] = field(default_factory=dict)
     class_weights: list[float] | None = None
+    train_repeats: int | None = None
 
 
 @dataclass
@@ -173,14 +176,7 @@ class TrainConfig:
 
 def default_config_dir() -> Path:
     """``configs/`` of the project: $HRTEM_CONFIGS, else ./configs, else the repository's."""
-    import os
-
-    if "HRTEM_CONFIGS" in os.environ:
-        return Path(os.environ["HRTEM_CONFIGS"])
-    local = Path("configs")
-    if (local / "train.yaml").is_file():
-        return local
-    return Path(__file__).resolve().parents[4] / "configs"
+    return config_dir()
 
 
 def _load(path: Path) -> DictConfig:
@@ -294,6 +290,8 @@ def check(config: TrainConfig) -> None:
         raise SpecError(
             f"task.classes: need background and at least one class, got {config.task.classes}"
         )
+    if config.task.train_repeats is not None and config.task.train_repeats < 1:
+        raise SpecError(f"task.train_repeats: must be >= 1, got {config.task.train_repeats}")
     if config.data.batch_size < 1:
         raise SpecError(f"data.batch_size: must be >= 1, got {config.data.batch_size}")
     if not (0 < config.data.val_fraction < 1 and 0 < config.data.test_fraction < 1):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from hrtem_core.errors import DatasetError, SpecError
 from hrtem_sim.dataset import ExitWaveDataset, open_dataset
-from hrtem_sim.labels import augment, pad_points, render_columns, render_mask
+from hrtem_sim.labels import augment, grid_positions, pad_points, render_columns, render_mask
 from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
 from lightning.pytorch import LightningDataModule
 from torch.utils.data import DataLoader, Dataset
@@ -185,7 +185,9 @@ class HRTEMDataModule(LightningDataModule):
 
     def form(self, batch: dict[str, torch.Tensor], training: bool) -> dict[str, torch.Tensor]:
         """Images ``[B, C, h, w]``, labels ``[B, h, w]`` and their sampling ``[B, 2]`` [Å/px] for a
-        collated batch on its device (random draws when training, else fixed per sample)."""
+        collated batch on its device (random draws when training, else fixed per sample); for
+        column labels, not training, also ``"columns"``: per image the labelled column positions
+        ``[T_b, 2]`` [px] (for :class:`hrtem_msd.column_metrics.ColumnDetection`)."""
         wave, sampling = batch["wave"], batch["sampling"]
         if training:
             formation = self.formation
@@ -198,12 +200,17 @@ class HRTEMDataModule(LightningDataModule):
         labels = self.render(batch["points"], batch["classes"], batch["valid"], grid)
         if training:
             images, labels = augment(images, labels, self._train_generator())
-        return {
+        formed = {
             "image": normalise(images),
             "label": labels,
             "sampling": grid.sampling,
             "index": batch["index"],
         }
+        if not training and self.label_config.kind == "columns":
+            formed["columns"] = grid_positions(
+                batch["points"], batch["valid"], grid, reach=self.label_config.spot
+            )
+        return formed
 
     def render(
         self, points: torch.Tensor, classes: torch.Tensor, valid: torch.Tensor, grid: DetectorGrid

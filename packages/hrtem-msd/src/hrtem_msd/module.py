@@ -2,8 +2,10 @@
 
 Batches are dicts ``{"image": [B, C, H, W] float32, "label": [B, H, W] int64}`` (class 0 = background);
 the class names come from the dataset. Losses (cross-entropy, Dice, focal; weighted, with class
-weights), torchmetrics IoU, Dice and F1 per class and their mean, Adam with an optional scheduler,
-and a figure of input, target and prediction every ``figure_every`` epochs. Works unchanged under
+weights), torchmetrics IoU, Dice and F1 per class and their mean, for column tasks the detection
+metric (``{stage}/column_f1``, ``_precision``, ``_recall``, ``_rms`` [Å], from the batches'
+``"columns"``), Adam with an optional scheduler, and a figure of input, target and prediction
+every ``figure_every`` epochs. Works unchanged under
 ``precision="bf16-mixed"`` and ``strategy="ddp"`` (metrics are synchronised by torchmetrics).
 """
 
@@ -14,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import torch
 from lightning.pytorch import LightningModule
+from torch import nn
 from torchmetrics import MetricCollection
 from torchmetrics.classification import MulticlassF1Score, MulticlassJaccardIndex
 from torchmetrics.segmentation import DiceScore
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
     from hrtem_core.cards import ModelCard
 
 from hrtem_msd.checkpoint import CARD_KEY
+from hrtem_msd.column_metrics import ColumnDetection
 from hrtem_msd.figures import log_figure, prediction_figure
 from hrtem_msd.losses import SegmentationLoss
 from hrtem_msd.models import get_model
@@ -53,6 +57,8 @@ class SegmentationModule(LightningModule):
                    every scheduler_step_size epochs) or "plateau" (x scheduler_gamma after
                    scheduler_patience epochs without a lower val/loss).
     figure_every:  log a validation figure every N epochs (0: never).
+    column_metrics: score column detection on validation and test (batches carry ``"columns"``,
+                   as :class:`hrtem_msd.datamodule.HRTEMDataModule` forms them for column labels).
     card:          the model card of the network, saved in every checkpoint (``"model_card"``)
                    so that :func:`hrtem_msd.load_model` can load a checkpoint as a model.
     """
@@ -72,6 +78,7 @@ class SegmentationModule(LightningModule):
         scheduler_step_size: int = 30,
         scheduler_patience: int = 10,
         figure_every: int = 1,
+        column_metrics: bool = False,
         card: ModelCard | None = None,
     ) -> None:
         super().__init__()
@@ -91,6 +98,9 @@ class SegmentationModule(LightningModule):
         self.train_metrics = segmentation_metrics(len(class_names))
         self.val_metrics = segmentation_metrics(len(class_names))
         self.test_metrics = segmentation_metrics(len(class_names))
+        self.column_metrics = nn.ModuleDict(
+            {stage: ColumnDetection() for stage in ("val", "test")} if column_metrics else {}
+        )
         self._figure_sample: tuple[torch.Tensor, torch.Tensor, torch.Tensor] | None = None
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
@@ -104,6 +114,13 @@ class SegmentationModule(LightningModule):
         parts = self.loss(logits, batch["label"])
         pred = logits.argmax(1)
         self._metrics(stage).update(pred, batch["label"])
+        if stage in self.column_metrics:
+            if "columns" not in batch:
+                raise ModelError(
+                    f"{stage}: column metrics need the labelled positions batch['columns']"
+                )
+            foreground = 1 - logits.detach().float().softmax(1)[:, 0]
+            self.column_metrics[stage].update(foreground, batch["columns"], batch["sampling"])
         on_step = stage == "train"
         for name, value in parts.items():
             self.log(
@@ -142,6 +159,10 @@ class SegmentationModule(LightningModule):
             for name, value in zip(self.class_names, per_class, strict=True):
                 self.log(f"{stage}/{metric}_{name}", value, sync_dist=False)
         self._metrics(stage).reset()
+        if stage in self.column_metrics:
+            for metric, value in self.column_metrics[stage].compute().items():
+                self.log(f"{stage}/column_{metric}", value, sync_dist=False)
+            self.column_metrics[stage].reset()
 
     def _metrics(self, stage: str) -> MetricCollection:
         return getattr(self, f"{stage}_metrics")

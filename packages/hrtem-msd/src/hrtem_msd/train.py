@@ -18,7 +18,7 @@ from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.callbacks import LearningRateMonitor, ModelCheckpoint, RichProgressBar
 from lightning.pytorch.loggers import MLFlowLogger
 
-from hrtem_msd.config import TrainConfig, to_container
+from hrtem_msd.config import TaskConfig, TrainConfig, to_container
 from hrtem_msd.datamodule import HRTEMDataModule
 from hrtem_msd.dataset_check import check_task_data
 from hrtem_msd.dataset_ready import ensure_dataset
@@ -34,7 +34,11 @@ from hrtem_msd.tracking import (
     tracking_uri,
 )
 
-MONITOR = "val/iou"
+
+def monitor(task: TaskConfig) -> str:
+    """The validation metric the best checkpoint maximises: column F1 for column labels (what the
+    analysis uses), else the mean IoU."""
+    return "val/column_f1" if task.labels.kind == "columns" else "val/iou"
 
 
 @dataclass(frozen=True)
@@ -74,10 +78,13 @@ def registered_name(config: TrainConfig) -> str:
 def build_trainer(
     config: TrainConfig, precision: str, max_time: str | None, logger: MLFlowLogger
 ) -> Trainer:
-    """The Lightning Trainer of ``config.trainer`` with checkpointing on val/iou."""
+    """The Lightning Trainer of ``config.trainer``, checkpointing on the task's :func:`monitor`."""
     t = config.trainer
+    best = ModelCheckpoint(
+        monitor=monitor(config.task), mode="max", save_last=True, filename="best-{epoch}"
+    )
     callbacks = [
-        ModelCheckpoint(monitor=MONITOR, mode="max", save_last=True, filename="best-{epoch}"),
+        best,
         LearningRateMonitor(logging_interval="epoch"),
     ]
     if t.progress:
@@ -122,7 +129,7 @@ def train(config: TrainConfig) -> TrainResult:
         num_workers=config.data.num_workers,
         val_fraction=config.data.val_fraction,
         test_fraction=config.data.test_fraction,
-        train_repeats=config.data.train_repeats,
+        train_repeats=config.task.train_repeats or config.data.train_repeats,
         seed=config.seed,
     )
     experiment = config.mlflow.experiment or experiment_name(config.task.name)
@@ -144,6 +151,7 @@ def train(config: TrainConfig) -> TrainResult:
         class_weights=config.task.class_weights,
         lr=lr,
         scheduler=config.optim.scheduler,
+        column_metrics=config.task.labels.kind == "columns",
         card=model_card(config, data),
     )
     if trainer.is_global_zero and resume_run is None:

@@ -95,6 +95,20 @@ def _neighbourhoods(
     return chunks
 
 
+def grid_positions(
+    points: torch.Tensor, valid: torch.Tensor, grid: DetectorGrid, reach: float = 0.0
+) -> list[torch.Tensor]:
+    """Where the spots of :func:`render_columns` are centred: per sample b, the positions
+    ``[Q_b, 2]`` float64 [px, array order] of every periodic image of its valid points (from
+    `pad_points`) that lies within about ``reach`` [Å] of the field."""
+    found: list[list[torch.Tensor]] = [[] for _ in range(points.shape[0])]
+    for b, _, centre, _ in _centres(points, valid, grid, reach):
+        for sample, parts in enumerate(found):
+            parts.append(centre[b == sample])
+    empty = torch.zeros(0, 2, dtype=torch.float64, device=points.device)
+    return [torch.cat(parts) if parts else empty for parts in found]
+
+
 def _point_map(points: torch.Tensor, valid: torch.Tensor, grid: DetectorGrid) -> torch.Tensor:
     """[B, h, w] float32, 1 on the nearest pixel of every periodic image of every valid point."""
     h, w = grid.shape
