@@ -51,6 +51,7 @@ FAST = (
     "hrtem analyze series frames/",
     "hrtem analyze mos2 focal_series.tif",
     "hrtem analyze vacancy-check",
+    "hrtem analyze series-check",
     "make simulate SPEC=data_specs/columns.yaml PROFILE=tiny",
 )
 SLOW = (
@@ -58,6 +59,7 @@ SLOW = (
     "hrtem simulate data_specs/mos2.yaml --profile small",
     "hrtem train task=mos2 model=unet seed=3",
     "hrtem train task=columns task.losses.dice=1.0",
+    "hrtem analyze calibrate-threshold --particles 60",
 )
 NOT_HERE = {
     "make test": "it is this test suite",
