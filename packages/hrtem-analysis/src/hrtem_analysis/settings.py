@@ -19,7 +19,9 @@ class Settings:
     """How frames are analysed.
 
     threshold:      a frame is interpretable when its peak-pair ratio is <= threshold.
-    min_area:       smallest particle [nm^2].
+    min_area:       smallest particle [nm^2]; smaller components of the mask are dropped.
+    opening:        radius [Å] of the disc opening that cleans the mask (probability > 0.5)
+                    before holes are filled and small components dropped; 0: none.
     d_spacings:     lattice d-spacings [Å] whose Fourier peaks are paired (default Au {111}, {200}).
     match_distance: a column moving less than this [Å] between frames is the same column.
     window, overlap, batch_size: tiled inference (:func:`hrtem_analysis.tiled.tiled_predict`).
@@ -28,6 +30,7 @@ class Settings:
 
     threshold: float = 2.0
     min_area: float = 1.0
+    opening: float = 0.0
     d_spacings: tuple[float, ...] = AU_D_SPACINGS
     match_distance: float = 1.0
     window: int = WINDOW
