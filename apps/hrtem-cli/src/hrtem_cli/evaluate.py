@@ -62,7 +62,8 @@ def evaluate(
     scene_spec: Annotated[
         Path | None,
         typer.Option(
-            help="Spec of the scenes (default: data_specs/scenes.yaml).", show_default=False
+            help="Spec of the scenes (default: data_specs/benchmarks/scenes.yaml).",
+            show_default=False,
         ),
     ] = None,
     scene_profile: Annotated[

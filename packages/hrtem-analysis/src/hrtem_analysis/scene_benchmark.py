@@ -1,7 +1,7 @@
 """The scene benchmark: how well a nanoparticle model finds and classifies particles on frames like
 the users' (large, mostly amorphous carbon, several particles on and off their zone axes).
 
-1. Scenes: ``data_specs/scenes.yaml`` (a seed disjoint from training) with the cell set to the
+1. Scenes: ``data_specs/benchmarks/scenes.yaml`` (a seed disjoint from training) with the cell set to the
    frame, ``size`` px at the first model's sampling, and the exit waves simulated at half that
    sampling; simulated once and cached under ``<root>/scenes-<spec hash>/`` like any dataset
    (abTEM is imported only then; an analysis-only install gets one error naming the extra).
@@ -96,12 +96,12 @@ def default_setup(
     profile: str | None = None,
 ) -> SceneSetup:
     """The nanoparticle task's optics and label radius from ``configs/``, the scenes of ``spec``
-    (default: the project's ``data_specs/scenes.yaml``) with ``profile`` (None: as written)."""
+    (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as written)."""
     from hrtem_msd.config import compose, default_config_dir
 
     task = compose(["task=nanoparticle"]).task
     if spec is None:
-        spec = default_config_dir().resolve().parent / "data_specs" / "scenes.yaml"
+        spec = default_config_dir().resolve().parent / "data_specs" / "benchmarks" / "scenes.yaml"
     return SceneSetup(Path(spec), task.optics, task.labels.radius, profile, Path(root), workers)
 
 
@@ -112,7 +112,9 @@ def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int):  # -
     from hrtem_sim.spec import load_spec
 
     if scenes < 1 or size < 8:
-        raise SpecError(f"scenes: need at least 1 scene of at least 8 px, got {scenes} of {size} px")
+        raise SpecError(
+            f"scenes: need at least 1 scene of at least 8 px, got {scenes} of {size} px"
+        )
     spec = load_spec(setup.spec, setup.profile)
     extent = round(size * sampling, 6)
     return dataclasses.replace(
