@@ -106,3 +106,13 @@ def test_impossible_scene_params_are_one_clear_error(params, message) -> None:
     with pytest.raises(StructureError) as error:
         _scene(0, **params)
     assert str(error.value) == message
+
+
+def test_frames_keep_their_particles_inside_the_edges() -> None:
+    for seed in range(4):
+        scene = _scene(seed, particles=[3, 3], empty_fraction=0.0, spacing=6.0, wrap=False)
+        for particle in scene.meta["particles"]:
+            centre, radius = np.array(particle["centre"][:2]), particle["radius"]
+            assert np.all(centre - radius >= 3.0 - 1e-9) and np.all(centre + radius <= 87.0 + 1e-9)
+        positions = scene.atoms.positions[scene.labelled, :2]
+        assert np.all((positions >= 3.0 - 1e-9) & (positions <= 87.0 + 1e-9))

@@ -1,10 +1,10 @@
 """The scene benchmark: how well a nanoparticle model finds and classifies particles on frames like
 the users' (large, mostly amorphous carbon, several particles on and off their zone axes).
 
-1. Scenes: ``data_specs/benchmarks/scenes.yaml`` (a seed disjoint from training) with the cell set to the
-   frame, ``size`` px at the first model's sampling, and the exit waves simulated at half that
-   sampling; simulated once and cached under ``<root>/scenes-<spec hash>/`` like any dataset
-   (abTEM is imported only then; an analysis-only install gets one error naming the extra).
+1. Scenes: ``data_specs/benchmarks/scenes.yaml`` (a seed disjoint from training) with the cell
+   set to the frame, ``size`` px at the first model's sampling, and the exit waves simulated at
+   half that sampling; simulated once and cached under ``<root>/scenes-<spec hash>/`` like any
+   dataset (abTEM and ASE are imported only then; without them, one error naming the extra).
 2. Frames: each scene's exit wave through :class:`hrtem_sim.optics.ImageFormation` with the
    microscope ranges of the nanoparticle task (``configs/task/nanoparticle.yaml``; one draw per
    scene, the same at every dose), the detector at the model's sampling over the whole cell, at
@@ -32,6 +32,7 @@ import torch
 from hrtem_core.errors import SpecError
 from hrtem_sim.labels import pad_points, render_mask
 from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
+from hrtem_sim.spec import DataSpec, load_spec
 from hrtem_sim.types import Sample
 from torch import nn
 
@@ -96,7 +97,8 @@ def default_setup(
     profile: str | None = None,
 ) -> SceneSetup:
     """The nanoparticle task's optics and label radius from ``configs/``, the scenes of ``spec``
-    (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as written)."""
+    (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as
+    written)."""
     from hrtem_msd.config import compose, default_config_dir
 
     task = compose(["task=nanoparticle"]).task
@@ -105,12 +107,10 @@ def default_setup(
     return SceneSetup(Path(spec), task.optics, task.labels.radius, profile, Path(root), workers)
 
 
-def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int):  # -> DataSpec
+def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int) -> DataSpec:
     """The scenes' spec: ``scenes`` samples in a cell of ``size`` px at ``sampling`` [Å/px],
     simulated at half that sampling. Its structure is checked when scenes are simulated
     (:func:`simulate_scenes` fails before any work on a cell too small for its particles)."""
-    from hrtem_sim.spec import load_spec
-
     if scenes < 1 or size < 8:
         raise SpecError(
             f"scenes: need at least 1 scene of at least 8 px, got {scenes} of {size} px"
@@ -125,7 +125,7 @@ def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int):  # -
     )
 
 
-def simulate_scenes(spec, root: Path, workers: int | None, progress: bool) -> Path:
+def simulate_scenes(spec: DataSpec, root: Path, workers: int | None, progress: bool) -> Path:
     """The cached scenes of ``spec`` under ``root``, simulating the missing ones."""
     from hrtem_sim.simulate import require_simulation
 
@@ -201,17 +201,7 @@ def detect(
     return particle_ratios(image[0], mask, sampling, min_px, settings.d_spacings, opening)
 
 
-FRAME_COLUMNS = [
-    "method",
-    "dose",
-    "scene",
-    "true",
-    "predicted",
-    "found",
-    "false",
-    "intersection",
-    "union",
-]
+FRAME_COLUMNS = ["method", "dose", "scene", "true", "predicted", "found", "false", "intersection", "union"]  # fmt: skip
 PARTICLE_COLUMNS = [
     "method", "dose", "scene", "particle", "shape", "zone_axis", "tilt", "diameter", "found",
     "iou", "ratio", "classified_on",

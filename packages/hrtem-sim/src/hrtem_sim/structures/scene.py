@@ -15,7 +15,7 @@ for).
 
 Geometry along the beam as ``au_particle``: ``vacuum``, the substrate, ``gap``, the particles (each
 resting on the substrate's top), ``vacuum``. Laterally the cell is periodic (abTEM's potential is):
-a particle may straddle an edge and its atoms are wrapped into [0, Lx) x [0, Ly). Atoms are
+with ``wrap`` a particle may straddle an edge, its atoms wrapped into [0, Lx) x [0, Ly). Atoms are
 ordered particle by particle, then the substrate; only the particles are labelled, so a
 substrate-only scene has no labelled atom (an empty mask). ``meta["particles"]`` lists every
 particle with its ``n_atoms``, so particle k's atoms are the k-th run of labelled atoms.
@@ -64,6 +64,9 @@ class AuSceneParams:
     holes:               number of holes in holey carbon.
     hole_diameter:       [Å].
     spacing:             least projected distance [Å] between two particles.
+    wrap:                particles may straddle the cell's edges (a periodic scene, for training
+                         crops taken anywhere); False keeps each particle ``spacing / 2`` [Å]
+                         inside them (a frame, as the scene benchmark shows it).
     vacuum, gap, lattice_constant: as ``au_particle`` [Å].
     """
 
@@ -79,6 +82,7 @@ class AuSceneParams:
     holes: list[int] = field(default_factory=lambda: [1, 3])
     hole_diameter: list[float] = field(default_factory=lambda: [20.0, 80.0])
     spacing: float = 5.0
+    wrap: bool = True
     vacuum: float = 4.0
     gap: float = 2.5
     lattice_constant: float = 4.08
@@ -145,14 +149,17 @@ def _place(
     placed: list[tuple[np.ndarray, float]],
     cell: np.ndarray,
     spacing: float,
+    wrap: bool,
     rng: np.random.Generator,
 ) -> np.ndarray | None:
     """A lateral centre [2] Å whose disc of ``radius`` keeps ``spacing`` from the ``placed``
-    (centre, radius) discs, or None after PLACEMENT_ATTEMPTS draws."""
+    (centre, radius) discs (and, unless ``wrap``, ``spacing / 2`` from the cell's edges), or
+    None after PLACEMENT_ATTEMPTS draws."""
     centres = np.array([c for c, _ in placed]).reshape(-1, 2)
     radii = np.array([r for _, r in placed])
+    low = 0.0 if wrap else radius + spacing / 2
     for _ in range(PLACEMENT_ATTEMPTS):
-        centre = rng.random(2) * cell
+        centre = low + rng.random(2) * (cell - 2 * low)
         if np.all(_periodic_distance(centre, centres, cell) >= radii + radius + spacing):
             return centre
     return None
@@ -190,7 +197,7 @@ def build_au_scene(
             rng, checked.particle, params.lattice_constant, on_axis, KIND
         )
         radius = float(np.hypot(*(positions[:, :2] - positions[:, :2].mean(axis=0)).T).max())
-        centre = _place(radius, placed, box, checked.spacing, rng)
+        centre = _place(radius, placed, box, checked.spacing, params.wrap, rng)
         if centre is None:
             continue
         placed.append((centre, radius))
