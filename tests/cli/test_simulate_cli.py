@@ -83,7 +83,7 @@ def bad_spec(tmp_path: Path, old: str, new: str, name: str = "nanoparticle") -> 
             "structure.kind: unknown structure kind 'au_rod' (known: au_particle, au_scene, mos2)",
         ),
         (
-            "cell: [128, 128]",
+            "cell: [96, 96]",
             "cell: [80, 80]",
             "structure: au_scene: a particle of diameter up to 80.0 Å with spacing 5.0 Å needs a "
             "cell of 85.0 Å; the cell is 80.0 x 80.0 Å",
