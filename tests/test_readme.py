@@ -60,6 +60,7 @@ SLOW = (
     "hrtem train task=mos2 model=unet seed=3",
     "hrtem train task=columns task.losses.dice=1.0",
     "hrtem analyze calibrate-threshold --particles 60",
+    "hrtem train task=nanoparticle --scenes 8",
 )
 NOT_HERE = {
     "make test": "it is this test suite",

@@ -2,7 +2,14 @@
 
 import numpy as np
 import pytest
-from hrtem_analysis.fourier import alignment_map, particle_ratios, particles, peak_pair_ratio
+from hrtem_analysis.fourier import (
+    alignment_map,
+    clean_mask,
+    cleaning_pixels,
+    particle_ratios,
+    particles,
+    peak_pair_ratio,
+)
 
 SAMPLING = 0.1  # [Å/px]
 N = 256
@@ -71,6 +78,20 @@ def test_particles_label_components_above_min_area() -> None:
     assert n == 2
     assert set(np.unique(labels)) == {0, 1, 2}
     assert labels[50, 50] != labels[200, 200] and labels[200, 50] == 0
+
+
+def test_cleaning_fills_holes_opens_bridges_and_drops_small_particles() -> None:
+    ring = disc((10, 10), 4) & ~disc((10, 10), 1.5)  # a particle with a missed core
+    labels, n = particles(ring, min_area=50)
+    assert n == 1 and (labels > 0).sum() == disc((10, 10), 4).sum()
+    assert (particles(ring, min_area=50, fill_holes=False)[0] > 0).sum() == ring.sum()
+    pair = disc((6, 12), 3) | disc((14, 12), 3)
+    pair[:, 118:122] |= (X > 6) & (X < 14)  # a 0.4 Å bridge between two discs
+    assert particles(pair)[1] == 1
+    assert particles(pair, opening=5)[1] == 2  # a disc of 5 px (0.5 Å) cuts it
+    assert (clean_mask(pair, opening=5) == (disc((6, 12), 3) | disc((14, 12), 3))).mean() > 0.99
+    assert cleaning_pixels(1.0, 0.5, SAMPLING) == (10000, 5.0)  # 1 nm^2 at 0.01 Å^2/px
+    assert cleaning_pixels(1.0, 0.0, (0.2, 0.25)) == (2000, 0.0)
 
 
 def test_alignment_map_scales_each_particle_by_its_alignment() -> None:

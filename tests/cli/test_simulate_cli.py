@@ -70,23 +70,23 @@ def bad_spec(tmp_path: Path, old: str, new: str, name: str = "nanoparticle") -> 
         (
             "shard_size: 16",
             "shard_size: [16",
-            "malformed YAML at line 29: expected ',' or ']', but got ':'",
+            "malformed YAML at line 36: expected ',' or ']', but got ':'",
         ),
         (
-            "    margin: 5.0",
-            "    margn: 5.0",
-            "structure.params.margn: unknown key (did you mean 'margin'?)",
+            "    spacing: 5.0",
+            "    spacng: 5.0",
+            "structure.params.spacng: unknown key (did you mean 'spacing'?)",
         ),
         (
-            "kind: au_particle",
+            "kind: au_scene",
             "kind: au_rod",
-            "structure.kind: unknown structure kind 'au_rod' (known: au_particle, mos2)",
+            "structure.kind: unknown structure kind 'au_rod' (known: au_particle, au_scene, mos2)",
         ),
         (
-            "cell: [48, 48]",
-            "cell: [30, 30]",
-            "structure: au_particle: a particle of diameter up to 38.0 Å with margin 5.0 Å on each "
-            "side needs 48.0 Å; the cell is 30.0 x 30.0 Å",
+            "cell: [96, 96]",
+            "cell: [80, 80]",
+            "structure: au_scene: a particle of diameter up to 80.0 Å with spacing 5.0 Å needs a "
+            "cell of 85.0 Å; the cell is 80.0 x 80.0 Å",
         ),
     ],
 )

@@ -140,7 +140,7 @@ def test_a_checkpoint_loads_as_the_model_with_its_card(
     registered = load_model(result.model_uri)
     card = from_checkpoint.config
     assert card.crop == [48, 48] and card.sampling_range == [0.2, 0.22]
-    assert card.dose_range == [20.0, 5000.0] and card.defocus_ranges == [[-150.0, 150.0]]
+    assert card.dose_range == [10.0, 10000.0] and card.defocus_ranges == [[-150.0, 150.0]]
     assert card.dataset_card == registered.config.dataset_card is not None
     assert card.metrics == {}  # the checkpoint's card is written before the test
     assert registered.config.metrics["test/iou"] == pytest.approx(result.test_metrics["test/iou"])

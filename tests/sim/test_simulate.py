@@ -76,7 +76,7 @@ def test_bad_structure_fails_before_any_worker_starts(tmp_path: Path) -> None:
     small = dataclasses.replace(
         spec, structure=dataclasses.replace(spec.structure, cell=(20.0, 20.0))
     )
-    with pytest.raises(StructureError, match=r"^au_particle: a particle of diameter up to 16\.0 Å"):
+    with pytest.raises(StructureError, match=r"^au_scene: a particle of diameter up to 18\.0 Å"):
         simulate_dataset(small, tmp_path, workers=1, progress=False)
     assert not list(tmp_path.rglob("shard-*"))
 

@@ -5,8 +5,10 @@ from __future__ import annotations
 from typing import Annotated
 
 import typer
+from hrtem_core.errors import SpecError
 
 from hrtem_cli.errors import one_line_errors
+from hrtem_cli.evaluate import SCENE_DOSES, parse_doses
 
 
 @one_line_errors()
@@ -19,6 +21,18 @@ def train(
             show_default=False,
         ),
     ] = None,
+    scenes: Annotated[
+        int,
+        typer.Option(
+            help="After training a nanoparticle model, run the scene benchmark on this many "
+            "held-out large frames; logged to the run and the registered version.",
+            min=0,
+        ),
+    ] = 0,
+    scene_doses: Annotated[
+        str, typer.Option(help="Doses [e-/Å^2] of the scene benchmark.")
+    ] = SCENE_DOSES,
+    scene_size: Annotated[int, typer.Option(help="Side [px] of a scene frame.", min=8)] = 1024,
 ) -> None:
     """Train a segmentation network on simulated data; track it in MLflow and register it.
 
@@ -30,6 +44,15 @@ def train(
     from hrtem_msd.config import compose
 
     config = compose(list(overrides or []))
+    doses = parse_doses(scene_doses)
+    if scenes:  # checked before hours of training, not after
+        from hrtem_analysis.scene_benchmark import check_benchmark_doses
+
+        check_benchmark_doses(doses)
+        if config.task.name != "nanoparticle":
+            raise SpecError(
+                f"--scenes benchmarks nanoparticle models; task is {config.task.name!r}"
+            )
     from hrtem_msd.train import monitor
     from hrtem_msd.train import train as run
 
@@ -48,3 +71,14 @@ def train(
         typer.echo(
             f"model      {result.model_uri}" + (" (alias candidate)" if result.version else "")
         )
+    if scenes and result.model_uri:
+        from hrtem_analysis.scene_benchmark import default_setup
+        from hrtem_analysis.scene_report import benchmark_run, table_text
+
+        out = f"{config.out}/scenes/{result.run_id}"
+        setup = default_setup(config.data.root)
+        bench, _ = benchmark_run(
+            result.model_uri, result.run_id, scenes, doses, out, scene_size, setup
+        )
+        typer.echo(table_text(bench.summary))
+        typer.echo(f"scene benchmark in {out} and the run's artifacts (scenes/)")

@@ -11,6 +11,7 @@ frequencies ``k = (kx, ky)`` in 1/Å, d-spacings in Å.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -48,21 +49,56 @@ class PeakPairResult:
     area: int = 0
 
 
-def particles(mask: np.ndarray, min_area: int = 1) -> tuple[np.ndarray, int]:
-    """Label the connected components of a mask ``[H, W]`` (bool, or probabilities cut at 0.5).
+def disc(radius: float) -> np.ndarray:
+    """A disc footprint ``[2r + 1, 2r + 1]`` bool of ``radius`` [px] (pixels whose centre is within it)."""
+    r = int(np.floor(radius))
+    i, j = np.ogrid[-r : r + 1, -r : r + 1]
+    return i**2 + j**2 <= radius**2
 
-    Components smaller than ``min_area`` [px] are dropped. Returns (labels ``[H, W]`` int, 0 =
-    background, particles numbered 1..n, n).
+
+def clean_mask(mask: np.ndarray, fill_holes: bool = True, opening: float = 0.0) -> np.ndarray:
+    """A particle mask ``[H, W]`` (bool, or probabilities cut at 0.5), cleaned, as bool.
+
+    opening: radius [px] of a disc opening (erosion then dilation), applied first: it removes
+    specks and bridges narrower than about ``2 * opening`` and keeps larger shapes; 0 (or < 1 px)
+    skips it. fill_holes: then fill background regions enclosed by a particle (a particle has
+    no holes, so these are misses inside it).
     """
     mask = np.asarray(mask)
     binary = mask if mask.dtype == bool else mask > 0.5
-    labels, n = ndimage.label(binary)
+    if opening >= 1.0:
+        binary = ndimage.binary_opening(binary, structure=disc(opening))
+    if fill_holes:
+        binary = ndimage.binary_fill_holes(binary)
+    return binary
+
+
+def particles(
+    mask: np.ndarray, min_area: int = 1, fill_holes: bool = True, opening: float = 0.0
+) -> tuple[np.ndarray, int]:
+    """Label the particles of a mask ``[H, W]`` (bool, or probabilities cut at 0.5).
+
+    The mask is cleaned first (:func:`clean_mask`: an ``opening`` of radius [px], holes filled),
+    then its connected components (4-connected) smaller than ``min_area`` [px] are dropped.
+    Returns (labels ``[H, W]`` int, 0 = background, particles numbered 1..n, n).
+    """
+    labels, n = ndimage.label(clean_mask(mask, fill_holes, opening))
     areas = np.bincount(labels.ravel(), minlength=n + 1)
     keep = areas >= min_area
     keep[0] = False
     relabel = np.zeros(n + 1, dtype=np.int64)
     relabel[keep] = np.arange(1, keep.sum() + 1)
     return relabel[labels], int(keep.sum())
+
+
+def cleaning_pixels(
+    min_area: float, opening: float, sampling: float | tuple[float, float]
+) -> tuple[int, float]:
+    """(min_area [px], opening [px]) of a minimum particle area [nm^2] and an opening radius [Å]
+    at ``sampling`` [Å/px] (the opening in pixels of the mean sampling)."""
+    pixel = sampling_pair(sampling)
+    pixel_area = pixel[0] * pixel[1] / 100.0  # [nm^2 per px]
+    return max(1, math.ceil(min_area / pixel_area - 1e-9)), opening / float(np.mean(pixel))
 
 
 def _power_spectrum(
@@ -180,9 +216,11 @@ def particle_ratios(
     sampling: float | tuple[float, float],
     min_area: int = 100,
     d_spacings: tuple[float, ...] = AU_D_SPACINGS,
+    opening: float = 0.0,
 ) -> tuple[np.ndarray, list[PeakPairResult]]:
-    """Per-particle results of a frame: (labels ``[H, W]`` as :func:`particles`, results for 1..n)."""
-    labels, n = particles(mask, min_area)
+    """Per-particle results of a frame: (labels ``[H, W]`` as :func:`particles` with ``min_area``
+    [px] and ``opening`` [px], holes filled; results for 1..n)."""
+    labels, n = particles(mask, min_area, opening=opening)
     results = [
         peak_pair_ratio(image, labels == i, sampling, d_spacings=d_spacings, min_area=min_area)
         for i in range(1, n + 1)
@@ -197,15 +235,17 @@ def alignment_map(
     particle_class: int = 1,
     min_area: int = 100,
     d_spacings: tuple[float, ...] = AU_D_SPACINGS,
+    opening: float = 0.0,
 ) -> np.ndarray:
     """The Figure-2 map ``[H, W]``: particle probability scaled by each particle's 1 / ratio.
 
     probabilities: ``[K, H, W]`` from :func:`hrtem_analysis.tiled_predict`; the particle mask is
-    ``probabilities[particle_class] > 0.5``. Particles on a zone axis come out near their
+    ``probabilities[particle_class] > 0.5``, cleaned as :func:`particles` (``min_area`` [px],
+    ``opening`` [px]). Particles on a zone axis come out near their
     probability (ratio ~1), off-axis ones near 0; a particle with one pair or no peak is 0.
     """
     probability = np.asarray(probabilities, dtype=np.float32)[particle_class]
-    labels, results = particle_ratios(image, probability, sampling, min_area, d_spacings)
+    labels, results = particle_ratios(image, probability, sampling, min_area, d_spacings, opening)
     scale = np.zeros(len(results) + 1, dtype=np.float32)
     for i, result in enumerate(results, start=1):
         scale[i] = 1.0 / result.ratio if np.isfinite(result.ratio) else 0.0

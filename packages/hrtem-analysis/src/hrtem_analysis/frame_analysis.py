@@ -1,8 +1,8 @@
 """Per-frame analysis: a frame in, one table row (and column positions) out.
 
 Nanoparticles ("particles"): the particle model's probabilities (:func:`tiled_predict` at the
-frame's sampling) -> mask (probability > 0.5) -> particles (connected components of at least
-``min_area`` nm^2) -> each particle's area [nm^2] and peak-pair ratio. The frame's ``ratio`` is that
+frame's sampling) -> mask (probability > 0.5, opened by a disc of ``opening`` Å, holes filled)
+-> particles (connected components of at least ``min_area`` nm^2) -> each particle's area [nm^2] and peak-pair ratio. The frame's ``ratio`` is that
 of its largest particle (the one a series follows); the frame is *interpretable* when that ratio
 is finite and <= ``threshold`` (on a zone axis). On interpretable frames an optional columns model
 gives column positions [Å] and the largest particle's neighbourhood (a
@@ -30,7 +30,7 @@ from torch import nn
 
 from hrtem_analysis.columns import detect_columns
 from hrtem_analysis.drift_tracking import Region, particle_region
-from hrtem_analysis.fourier import alignment_map, particle_ratios
+from hrtem_analysis.fourier import alignment_map, cleaning_pixels, particle_ratios
 from hrtem_analysis.frames import Frame, FrameSource
 from hrtem_analysis.models import analysis_model, default_device
 from hrtem_analysis.settings import Settings
@@ -145,9 +145,9 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     probability = probabilities[model.config.class_index("particle")].numpy()
     image = frame.image[0]
     pixel_area = frame.sampling[0] * frame.sampling[1] / 100.0  # [nm^2 per px]
-    min_px = max(1, math.ceil(settings.min_area / pixel_area))
+    min_px, opening = cleaning_pixels(settings.min_area, settings.opening, frame.sampling)
     labels, results = particle_ratios(
-        image, probability, frame.sampling, min_px, settings.d_spacings
+        image, probability, frame.sampling, min_px, settings.d_spacings, opening
     )
     order = sorted(range(len(results)), key=lambda i: -results[i].area)
     areas = [results[i].area * pixel_area for i in order]
@@ -182,6 +182,7 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
             model.config.class_index("particle"),
             min_px,
             settings.d_spacings,
+            opening,
         )
         stem = analysis.figures / f"frame_{frame.index:06d}"
         figures.save(

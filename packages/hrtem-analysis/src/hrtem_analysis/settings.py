@@ -24,7 +24,9 @@ class Settings:
                     defaults of ``threshold`` and ``d_spacings``.
     threshold:      a frame is interpretable when its peak-pair ratio is <= threshold
                     (None: the material's, calibrated on simulated particles on and off axis).
-    min_area:       smallest particle [nm^2].
+    min_area:       smallest particle [nm^2]; smaller components of the mask are dropped.
+    opening:        radius [Å] of the disc opening that cleans the mask (probability > 0.5)
+                    before holes are filled and small components dropped; 0: none.
     d_spacings:     lattice d-spacings [Å] whose Fourier peaks are paired (None: the material's).
     match_fraction: a column closer than this fraction of the column spacing (the median
                     nearest-neighbour distance of the detected columns) to where a column of the
@@ -40,6 +42,7 @@ class Settings:
     material: str = "au"
     threshold: float | None = None
     min_area: float = 1.0
+    opening: float = 0.0
     d_spacings: tuple[float, ...] | None = None
     match_fraction: float = 0.5
     match_distance: float | None = None

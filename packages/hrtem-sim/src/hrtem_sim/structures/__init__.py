@@ -7,6 +7,9 @@ gives one structure. Kinds:
 
 - ``au_particle`` (:class:`AuParticleParams`): an Au nanoparticle on a zone axis, turned and
   tilted, on amorphous carbon, a CeO2 slab or nothing; the cell is (Lx, Ly) exactly.
+- ``au_scene`` (:class:`AuSceneParams`): a larger periodic cell with zero to several Au particles
+  (on and off their zone axes, no overlaps) on amorphous carbon, holey carbon, CeO2 or nothing,
+  or substrate only (nothing labelled).
 - ``mos2`` (:class:`MoS2Params`): a MoS2 monolayer with vacancies; the cell is the commensurate
   one nearest (Lx, Ly).
 
@@ -26,16 +29,19 @@ from omegaconf import DictConfig, OmegaConf
 from hrtem_sim.errors import StructureError
 from hrtem_sim.structures.gold import AuParticleParams, build_au_particle
 from hrtem_sim.structures.mos2 import MoS2Params, build_mos2
+from hrtem_sim.structures.scene import AuSceneParams, build_au_scene
 from hrtem_sim.types import Structure
 
 STRUCTURES: dict[str, tuple[type, Callable[..., Structure]]] = {
     "au_particle": (AuParticleParams, build_au_particle),
+    "au_scene": (AuSceneParams, build_au_scene),
     "mos2": (MoS2Params, build_mos2),
 }
 
 __all__ = [
     "STRUCTURES",
     "AuParticleParams",
+    "AuSceneParams",
     "MoS2Params",
     "build_structure",
     "list_structures",

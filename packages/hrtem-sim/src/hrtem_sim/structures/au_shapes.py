@@ -149,11 +149,18 @@ def _diameter_of(shape: str, args: tuple[int, ...], a: float) -> float:
 
 
 def au_cluster(
-    shape: str, target: float, low: float, high: float, a: float, rng: np.random.Generator
+    shape: str,
+    target: float,
+    low: float,
+    high: float,
+    a: float,
+    rng: np.random.Generator,
+    kind: str = "au_particle",
 ) -> Cluster:
     """The cluster of ``shape`` whose diameter is closest to ``target`` within [low, high] (Å).
 
-    a: fcc lattice constant [Å]. Raises StructureError when no size of the shape lies in range.
+    a: fcc lattice constant [Å]. Raises StructureError, naming the structure ``kind``, when no
+    size of the shape lies in range.
     """
     params = draw_shape_params(shape, rng)
 
@@ -172,7 +179,7 @@ def au_cluster(
     if not candidates:
         near = sorted({round(size_diameter(m), 1) for m in sizes})
         raise StructureError(
-            f"au_particle: no {shape} with a diameter in [{low}, {high}] Å (nearest: {near} Å)"
+            f"{kind}: no {shape} with a diameter in [{low}, {high}] Å (nearest: {near} Å)"
         )
     best = min(candidates, key=lambda m: abs(size_diameter(m) - target))
     args = _family_args(shape, best, params)

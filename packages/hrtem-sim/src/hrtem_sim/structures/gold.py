@@ -27,7 +27,7 @@ from hrtem_sim.structures.ranges import (
     choose,
     draw,
 )
-from hrtem_sim.structures.substrates import amorphous_carbon, ceo2_slab
+from hrtem_sim.structures.substrates import substrate_slab
 from hrtem_sim.types import Structure
 
 KIND = "au_particle"
@@ -66,66 +66,65 @@ class AuParticleParams:
 
 
 @dataclass(frozen=True)
-class _Checked:
-    """AuParticleParams, validated against the cell."""
+class CheckedParticle:
+    """The particle ranges of AuParticleParams or AuSceneParams, validated."""
 
     diameter: tuple[float, float]
     shape_axes: dict[str, list[str]]
     tilt: tuple[float, float]
-    substrates: list[str]
-    thickness: tuple[float, float]
 
 
-def _check(params: AuParticleParams, cell: tuple[float, float]) -> _Checked:
-    diameter = check_range(KIND, "diameter", params.diameter)
+def check_particle(kind: str, params: Any) -> CheckedParticle:
+    """Check ``params``' diameter, shapes, zone_axes, vacuum, gap, lattice_constant and tilt."""
+    diameter = check_range(kind, "diameter", params.diameter)
     if diameter[0] <= 0:
-        raise StructureError(f"{KIND}.diameter: range {list(diameter)} must be above 0 Å")
-    shapes = check_choices(KIND, "shapes", params.shapes, SHAPES)
-    zone_axes = check_choices(KIND, "zone_axes", params.zone_axes, ZONE_AXES)
+        raise StructureError(f"{kind}.diameter: range {list(diameter)} must be above 0 Å")
+    shapes = check_choices(kind, "shapes", params.shapes, SHAPES)
+    zone_axes = check_choices(kind, "zone_axes", params.zone_axes, ZONE_AXES)
     shape_axes = {s: [z for z in zone_axes if z in ZONE_DIRECTIONS[s]] for s in shapes}
     shape_axes = {s: axes for s, axes in shape_axes.items() if axes}
     if not shape_axes:
         raise StructureError(
-            f"{KIND}: none of the shapes {shapes} can be shown on the zone axes {zone_axes} "
+            f"{kind}: none of the shapes {shapes} can be shown on the zone axes {zone_axes} "
             "(decahedron and icosahedron take only 110)"
         )
-    margin = check_value(KIND, "margin", params.margin)
-    check_value(KIND, "vacuum", params.vacuum)
-    check_value(KIND, "gap", params.gap)
-    check_value(KIND, "lattice_constant", params.lattice_constant, low=1e-3)
-    if diameter[1] + 2.0 * margin > min(cell):
-        raise StructureError(
-            f"{KIND}: a particle of diameter up to {diameter[1]} Å with margin {margin} Å on each "
-            f"side needs {diameter[1] + 2.0 * margin} Å; the cell is {cell[0]} x {cell[1]} Å"
-        )
-    substrates = check_choices(KIND, "substrates", params.substrates, SUBSTRATES)
-    thickness = check_range(KIND, "substrate_thickness", params.substrate_thickness)
+    check_value(kind, "vacuum", params.vacuum)
+    check_value(kind, "gap", params.gap)
+    check_value(kind, "lattice_constant", params.lattice_constant, low=1e-3)
+    tilt = check_range(kind, "tilt", params.tilt, high=90.0)
+    return CheckedParticle(diameter, shape_axes, tilt)
+
+
+def check_substrates(
+    kind: str, params: Any, known: tuple[str, ...]
+) -> tuple[list[str], tuple[float, float]]:
+    """``params``' substrates (a subset of ``known``) and substrate_thickness [Å], checked."""
+    substrates = check_choices(kind, "substrates", params.substrates, known)
+    thickness = check_range(kind, "substrate_thickness", params.substrate_thickness)
     if thickness[0] <= 0 and set(substrates) - {"none"}:
         raise StructureError(
-            f"{KIND}.substrate_thickness: range {list(thickness)} must be above 0 Å for {substrates}"
+            f"{kind}.substrate_thickness: range {list(thickness)} must be above 0 Å for {substrates}"
         )
-    tilt = check_range(KIND, "tilt", params.tilt, high=90.0)
-    return _Checked(diameter, shape_axes, tilt, substrates, thickness)
+    return substrates, thickness
 
 
 def build_au_particle(
     params: AuParticleParams, cell: tuple[float, float], rng: np.random.Generator
 ) -> Structure:
     """An Au particle (labelled) on its substrate in an (Lx, Ly) [Å] cell; see the module doc."""
-    checked = _check(params, cell)
-    shape = choose(rng, list(checked.shape_axes))
-    zone_axis = choose(rng, checked.shape_axes[shape])
-    target = draw(rng, checked.diameter)
-    cluster = au_cluster(shape, target, *checked.diameter, params.lattice_constant, rng)
-    inplane = draw(rng, (0.0, 360.0))
-    tilt_angle = draw(rng, checked.tilt)
-    tilt_axis = draw(rng, (0.0, 360.0))
-    rotation = orient(zone_direction(shape, zone_axis), inplane, tilt_angle, tilt_axis)
-    particle = rotation.apply(cluster.positions)
-
-    substrate_kind = choose(rng, checked.substrates)
-    thickness = 0.0 if substrate_kind == "none" else draw(rng, checked.thickness)
-    substrate, layers = _substrate(substrate_kind, cell, thickness, rng)
+    checked = check_particle(KIND, params)
+    margin = check_value(KIND, "margin", params.margin)
+    if checked.diameter[1] + 2.0 * margin > min(cell):
+        raise StructureError(
+            f"{KIND}: a particle of diameter up to {checked.diameter[1]} Å with margin {margin} Å "
+            f"on each side needs {checked.diameter[1] + 2.0 * margin} Å; the cell is "
+            f"{cell[0]} x {cell[1]} Å"
+        )
+    substrates, thicknesses = check_substrates(KIND, params, SUBSTRATES)
+    particle, particle_meta = draw_particle(rng, checked, params.lattice_constant)
+    substrate_kind = choose(rng, substrates)
+    thickness = 0.0 if substrate_kind == "none" else draw(rng, thicknesses)
+    substrate, layers = substrate_slab(substrate_kind, cell, thickness, rng)
     below = substrate.positions
     if len(below):
         below = below + np.array([0.0, 0.0, params.vacuum - below[:, 2].min()])
@@ -145,15 +144,7 @@ def build_au_particle(
 
     meta: dict[str, Any] = {
         "kind": KIND,
-        "shape": shape,
-        "shape_params": cluster.params,
-        "diameter": cluster.diameter,
-        "diameter_target": target,
-        "n_atoms": len(particle),
-        "zone_axis": zone_axis,
-        "inplane_rotation": inplane,
-        "tilt": tilt_angle,
-        "tilt_axis": tilt_axis,
+        **particle_meta,
         "centre": [float(v) for v in particle.mean(axis=0)],
         "substrate": substrate_kind,
         "substrate_thickness": thickness,
@@ -164,12 +155,38 @@ def build_au_particle(
     return Structure(atoms=atoms, labelled=labelled, meta=meta)
 
 
-def _substrate(
-    kind: str, cell: tuple[float, float], thickness: float, rng: np.random.Generator
-) -> tuple[Atoms, int]:
-    """The substrate atoms (z from 0) and, for CeO2, its trilayer count (else 0)."""
-    if kind == "carbon":
-        return amorphous_carbon(cell, thickness, rng), 0
-    if kind == "ceo2":
-        return ceo2_slab(cell, thickness, rng)
-    return Atoms(cell=[*cell, 0.0]), 0
+def draw_particle(
+    rng: np.random.Generator,
+    checked: CheckedParticle,
+    lattice_constant: float,
+    on_axis: bool = False,
+    kind: str = KIND,
+) -> tuple[np.ndarray, dict[str, Any]]:
+    """One oriented Au cluster: positions [N, 3] (Å, centred on its centroid) and its meta.
+
+    Draws, in this order: shape, zone axis, target diameter [Å], the shape's own parameters,
+    in-plane rotation, tilt [deg] (within ``checked.tilt``; exactly 0 when ``on_axis``, the draw
+    still made) and tilt axis [deg]. kind: the structure named in errors.
+    """
+    shape = choose(rng, list(checked.shape_axes))
+    zone_axis = choose(rng, checked.shape_axes[shape])
+    target = draw(rng, checked.diameter)
+    cluster = au_cluster(shape, target, *checked.diameter, lattice_constant, rng, kind)
+    inplane = draw(rng, (0.0, 360.0))
+    tilt_angle = draw(rng, checked.tilt)
+    if on_axis:
+        tilt_angle = 0.0
+    tilt_axis = draw(rng, (0.0, 360.0))
+    rotation = orient(zone_direction(shape, zone_axis), inplane, tilt_angle, tilt_axis)
+    meta = {
+        "shape": shape,
+        "shape_params": cluster.params,
+        "diameter": cluster.diameter,
+        "diameter_target": target,
+        "n_atoms": len(cluster.positions),
+        "zone_axis": zone_axis,
+        "inplane_rotation": inplane,
+        "tilt": tilt_angle,
+        "tilt_axis": tilt_axis,
+    }
+    return rotation.apply(cluster.positions), meta

@@ -1,10 +1,12 @@
 """Substrate slabs under the particle, periodic in x and y like abTEM's potential.
 
-Both return ASE ``Atoms`` with positions in [0, Lx) x [0, Ly) and z from 0 up (Å), cell
+Each returns ASE ``Atoms`` with positions in [0, Lx) x [0, Ly) and z from 0 up (Å), cell
 (Lx, Ly, slab height).
 
 - ``amorphous_carbon``: random close packing of C at a mass density (default 2.0 g/cm^3,
   0.1003 atoms/Å^3) with a minimum C–C distance (default 1.3 Å), periodic in x and y.
+- ``holey_carbon``: amorphous carbon with round holes (vacuum) cut through it, centres anywhere in
+  the cell (holes wrap across the periodic edges like the carbon).
 - ``ceo2_slab``: fluorite CeO2 (a = 5.411 Å) with [111] along the beam: stoichiometric O–Ce–O
   trilayers (the (111) surface, ceria's lowest-energy facet, on which Au particles sit),
   spaced a/sqrt(3) = 3.124 Å, as many as best match the thickness (at least one). The lattice is
@@ -76,6 +78,42 @@ def amorphous_carbon(
         cell=[lx, ly, thickness],
         pbc=[1, 1, 0],
     )
+
+
+def holey_carbon(
+    cell: tuple[float, float],
+    thickness: float,
+    holes: list[tuple[float, float, float]],
+    rng: np.random.Generator,
+) -> Atoms:
+    """Amorphous carbon (see :func:`amorphous_carbon`) without the atoms inside ``holes``:
+    (x, y, diameter) [Å] each, measured periodically in x and y."""
+    carbon = amorphous_carbon(cell, thickness, rng)
+    keep = np.ones(len(carbon), dtype=bool)
+    box = np.array(cell)
+    for x, y, diameter in holes:
+        offset = carbon.positions[:, :2] - [x, y]
+        offset -= box * np.round(offset / box)
+        keep &= np.hypot(offset[:, 0], offset[:, 1]) >= diameter / 2
+    return carbon[keep]
+
+
+def substrate_slab(
+    kind: str,
+    cell: tuple[float, float],
+    thickness: float,
+    rng: np.random.Generator,
+    holes: list[tuple[float, float, float]] = (),
+) -> tuple[Atoms, int]:
+    """The substrate ``kind`` ("carbon", "holey_carbon", "ceo2" or "none"; z from 0) and, for
+    CeO2, its trilayer count (else 0). holes: (x, y, diameter) [Å] of holey carbon."""
+    if kind == "carbon":
+        return amorphous_carbon(cell, thickness, rng), 0
+    if kind == "holey_carbon":
+        return holey_carbon(cell, thickness, list(holes), rng), 0
+    if kind == "ceo2":
+        return ceo2_slab(cell, thickness, rng)
+    return Atoms(cell=[*cell, 0.0]), 0
 
 
 def ceo2_slab(

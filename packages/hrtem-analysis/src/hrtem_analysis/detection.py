@@ -1,0 +1,143 @@
+"""Particle detection scored against known particles: matching by IoU, and the benchmark's metrics.
+
+A true particle is *found* when a predicted particle overlaps it with IoU >= ``MATCH_IOU`` (0.5);
+at that threshold a true particle has at most one such partner and a predicted one too, so the
+matching is one to one. A predicted particle matching no true one is a *false particle*.
+
+Zone-axis classification: a true particle is on its zone axis when its tilt is at most
+``ON_AXIS_TILT`` [deg], tilted when at least ``TILTED_TILT`` [deg] (in between it is not scored);
+it is classified on axis when the peak-pair ratio of its predicted mask is finite and at most the
+frame filter's threshold (:class:`hrtem_analysis.settings.Settings`).
+
+Inputs are instance label images ``[H, W]`` int (0 = background, particles 1..n), as
+:func:`hrtem_analysis.fourier.particles` returns.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+from hrtem_core.errors import ImageError
+
+MATCH_IOU = 0.5
+ON_AXIS_TILT = 1.0  # [deg]
+TILTED_TILT = 8.0  # [deg]
+METRICS = (
+    "precision",
+    "recall",
+    "mean_iou",
+    "false_per_frame",
+    "zone_accuracy",
+    "pixel_iou",
+)
+"""Per method and dose: precision (matched / predicted particles), recall (found / true
+particles), mean IoU of the found particles, false particles per frame, zone-axis classification
+accuracy (on axis vs tilted, found particles), pixel IoU of the particle masks (all frames)."""
+
+
+@dataclass(frozen=True)
+class Matches:
+    """IoU of every true (rows) and predicted (columns) particle, and the one-to-one matches.
+
+    iou: [T, P]; partner: [T] the matched predicted particle (1..P) of each true one, or 0;
+    intersection, union: pixels of the union masks (all true vs all predicted particles).
+    """
+
+    iou: np.ndarray
+    partner: np.ndarray
+    intersection: int
+    union: int
+
+    @property
+    def found(self) -> int:
+        return int((self.partner > 0).sum())
+
+    @property
+    def false(self) -> int:
+        """Predicted particles that match no true particle."""
+        return self.iou.shape[1] - self.found
+
+
+def iou_matrix(truth: np.ndarray, predicted: np.ndarray) -> np.ndarray:
+    """[T, P] IoU of true particle t + 1 and predicted particle p + 1 (label images ``[H, W]``)."""
+    truth, predicted = np.asarray(truth), np.asarray(predicted)
+    if truth.shape != predicted.shape or truth.ndim != 2:
+        raise ImageError(
+            f"true labels {truth.shape} and predicted labels {predicted.shape} must be one [H, W]"
+        )
+    n_true, n_pred = int(truth.max(initial=0)), int(predicted.max(initial=0))
+    pairs = np.bincount(
+        (truth.astype(np.int64) * (n_pred + 1) + predicted).ravel(),
+        minlength=(n_true + 1) * (n_pred + 1),
+    ).reshape(n_true + 1, n_pred + 1)
+    area_true, area_pred = pairs.sum(axis=1)[1:], pairs.sum(axis=0)[1:]
+    inter = pairs[1:, 1:]
+    union = area_true[:, None] + area_pred[None, :] - inter
+    return inter / np.maximum(union, 1)
+
+
+def match_particles(truth: np.ndarray, predicted: np.ndarray) -> Matches:
+    """The IoU matches of predicted particles to true ones (see the module doc)."""
+    iou = iou_matrix(truth, predicted)
+    partner = np.zeros(iou.shape[0], dtype=np.int64)
+    taken = np.zeros(iou.shape[1], dtype=bool)
+    for t in np.argsort(-iou.max(axis=1, initial=0.0)):  # best overlaps first
+        candidates = np.where(~taken & (iou[t] >= MATCH_IOU))[0]
+        if len(candidates):
+            p = candidates[np.argmax(iou[t, candidates])]
+            partner[t], taken[p] = p + 1, True
+    true_mask, pred_mask = np.asarray(truth) > 0, np.asarray(predicted) > 0
+    return Matches(
+        iou=iou,
+        partner=partner,
+        intersection=int((true_mask & pred_mask).sum()),
+        union=int((true_mask | pred_mask).sum()),
+    )
+
+
+def zone_class(tilt: float) -> str | None:
+    """ "on" (tilt <= ON_AXIS_TILT), "tilted" (>= TILTED_TILT) or None (in between) [deg]."""
+    if tilt <= ON_AXIS_TILT:
+        return "on"
+    return "tilted" if tilt >= TILTED_TILT else None
+
+
+def _ratio(total: float, count: float) -> float:
+    return float(total / count) if count else float("nan")
+
+
+def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
+    """The metrics (:data:`METRICS`) per method and dose.
+
+    frames: one row per method, dose and frame with ``predicted``, ``false``, ``intersection``,
+    ``union`` (pixels). particles: one row per method, dose and true particle with ``found``
+    (bool), ``iou`` (of its match, NaN if none), ``tilt`` [deg] and ``classified_on`` (bool, NaN
+    if not found). Precision is NaN where nothing was predicted, mean IoU where nothing was found,
+    zone accuracy where no found particle is on axis or tilted.
+    """
+    rows = []
+    for (method, dose), group in frames.groupby(["method", "dose"], sort=False):
+        truth = particles[(particles["method"] == method) & (particles["dose"] == dose)]
+        found = truth[truth["found"]]
+        classes = found["tilt"].map(zone_class)
+        scored = found[classes.notna()]
+        correct = (scored["classified_on"].astype(bool) == (classes[classes.notna()] == "on")).sum()
+        predicted = group["predicted"].sum()
+        rows.append(
+            {
+                "method": method,
+                "dose": float(dose),
+                "frames": len(group),
+                "particles": len(truth),
+                "precision": _ratio(predicted - group["false"].sum(), predicted),
+                "recall": _ratio(len(found), len(truth)),
+                "mean_iou": float(found["iou"].mean()) if len(found) else float("nan"),
+                "false_per_frame": _ratio(group["false"].sum(), len(group)),
+                "zone_accuracy": _ratio(correct, len(scored)),
+                "zone_particles": len(scored),
+                "pixel_iou": _ratio(group["intersection"].sum(), group["union"].sum()),
+            }
+        )
+    return pd.DataFrame(rows)
