@@ -30,6 +30,7 @@ from hrtem_msd.figures import log_figure, prediction_figure
 from hrtem_msd.losses import SegmentationLoss
 from hrtem_msd.models import get_model
 from hrtem_msd.models.errors import ModelError
+from hrtem_msd.schedule import budget_cosine
 
 SCHEDULERS = ("none", "cosine", "step", "plateau")
 
@@ -53,7 +54,8 @@ class SegmentationModule(LightningModule):
     model_args:    the network's arguments besides in_channels / out_channels, e.g. {"depth": 100}.
     losses:        loss name -> weight, names "ce", "dice", "focal"; default {"ce": 1.0}.
     class_weights: [K] weights of the classes in every loss, or None.
-    scheduler:     "none", "cosine" (to 0 over the whole run, per step), "step" (x scheduler_gamma
+    scheduler:     "none", "cosine" (to 0 at the end of the run, by steps or ``max_time``,
+                   see :mod:`hrtem_msd.schedule`), "step" (x scheduler_gamma
                    every scheduler_step_size epochs) or "plateau" (x scheduler_gamma after
                    scheduler_patience epochs without a lower val/loss).
     figure_every:  log a validation figure every N epochs (0: never).
@@ -204,8 +206,7 @@ class SegmentationModule(LightningModule):
         if hp["scheduler"] == "none":
             return optimizer
         if hp["scheduler"] == "cosine":
-            total = max(1, int(self.trainer.estimated_stepping_batches))
-            cosine = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total)
+            cosine = budget_cosine(optimizer, self.trainer)
             return {
                 "optimizer": optimizer,
                 "lr_scheduler": {"scheduler": cosine, "interval": "step"},
