@@ -80,7 +80,7 @@ def bad_spec(tmp_path: Path, old: str, new: str, name: str = "nanoparticle") -> 
         (
             "kind: au_particle",
             "kind: au_rod",
-            "structure.kind: unknown structure kind 'au_rod' (known: au_particle, mos2)",
+            "structure.kind: unknown structure kind 'au_rod' (known: au_particle, mos2, mos2_flake)",
         ),
         (
             "cell: [48, 48]",
