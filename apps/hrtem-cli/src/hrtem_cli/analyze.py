@@ -201,6 +201,38 @@ def particles(
     _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures)
 
 
+def parse_defocus(text: str | None) -> tuple[float, ...] | None:
+    """ "-60,0,60" -> (-60.0, 0.0, 60.0) [Å]; a bad item is a BadParameter naming it."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"defocus must be comma-separated numbers in Å, one per image, got {text!r}"
+        ) from None
+
+
+Defocus = Annotated[
+    str | None,
+    typer.Option(
+        help="Defocus of each image of a focal series [Å], e.g. -60,0,60 (positive = underfocus); "
+        "overrides the files' metadata. A series the model was not trained on is refused."
+    ),
+]
+FocalDrift = Annotated[
+    float,
+    typer.Option(min=0.0, help="Largest drift between the first and last focal image [Å]."),
+]
+VacancyBorder = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        help="Vacancies are counted 2 b + this [Å] inside the frame's edges (b: Mo-S bond).",
+    ),
+]
+
+
 @app.command()
 @one_line_errors()
 def mos2(
@@ -213,24 +245,48 @@ def mos2(
     model: Model,
     out: Out = Path("outputs/mos2"),
     sampling: Sampling = None,
+    defocus: Defocus = None,
     frame_interval: FrameInterval = None,
+    focal_drift: FocalDrift = DEFAULTS.focal_drift,
+    vacancy_border: VacancyBorder = DEFAULTS.vacancy_border,
     workers: Workers = 0,
     scheduler: Scheduler = None,
     window: Window = DEFAULTS.window,
     overlap: Overlap = DEFAULTS.overlap,
     batch_size: BatchSize = DEFAULTS.batch_size,
     device: Device = DEFAULTS.device,
+    figures: Annotated[
+        bool | None,
+        typer.Option(
+            help="Per-frame PNG (image, species, counted region and vacancies) in OUT/figures "
+            f"[default: for up to {FIGURE_FRAMES} frames]."
+        ),
+    ] = None,
 ) -> None:
-    """MoS2 focal series: Mo / S2 / S1 columns and sulphur vacancies (count and per nm^2) per time point.
+    """MoS2 focal series: Mo / S2 / S1 columns and sulphur vacancies per time point, with the area
+    over which they were counted [nm^2] and their density [1/nm^2].
 
     The model's in_channels (e.g. 3) consecutive images make one time point, in the order of the
-    model's defocus values. Resumable like `series`; plot of vacancies against time in OUT/series.png.
+    model's defocus values, taken in that order; their defocus (from the files or --defocus) is
+    checked against the model's training, their drift undone onto the reference image. Only S
+    sites with all six Mo neighbours, inside the frame by 2 b + --vacancy-border, are counted, so
+    a rate over time does not follow a changing field of view. Resumable like `series`; the
+    vacancies, their density and the counted area against time in OUT/series.png.
     """
     from hrtem_analysis.frame_analysis import Analysis
 
-    settings = Settings(window=window, overlap=overlap, batch_size=batch_size, device=device)
+    settings = Settings(
+        window=window,
+        overlap=overlap,
+        batch_size=batch_size,
+        device=device,
+        defocus=parse_defocus(defocus),
+        focal_drift=focal_drift,
+        vacancy_border=vacancy_border,
+    )
     analysis = Analysis("mos2", model, None, settings)
-    _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures=False)
+    analysis.load_models()  # a series outside the trained defocus is refused before any frame
+    _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures)
 
 
 @app.command("vacancy-check")
