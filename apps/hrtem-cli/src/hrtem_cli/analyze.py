@@ -295,10 +295,28 @@ def vacancy_check(
     model: Model,
     doses: Annotated[
         str, typer.Option(help="Comma-separated doses [e-/Å^2]: those of your experiment.")
-    ] = "200,1000,5000",
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where vacancy_check.csv and .png go.")
-    ] = Path("outputs/vacancy-check"),
+    ] = "1000,2000,20000,100000",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the tables and plots go.")] = Path(
+        "outputs/vacancy-check"
+    ),
+    defocus: Defocus = None,
+    scenes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Spec of the realistic scenes [default: mos2_scenes.yaml beside the "
+            "model's training spec]."
+        ),
+    ] = None,
+    scenes_profile: Annotated[
+        str, typer.Option(help="Profile of the scenes' spec (tiny, small, full).")
+    ] = "small",
+    realistic: Annotated[
+        bool, typer.Option(help="Also check on realistic scenes (simulated once, then cached).")
+    ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes simulating the scenes [default: one per core]."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Test images per forward pass.")] = 8,
     overrides: Annotated[
         list[str] | None,
@@ -310,16 +328,41 @@ def vacancy_check(
 ) -> None:
     """Check a MoS2 model's vacancy counts on simulations whose counts are known.
 
-    The test split of the model's own training run is formed at each dose; the vacancies counted
-    on the model's output are compared with the true counts: mean absolute error, bias and the
-    fraction of images counted exactly, per dose, with a plot of counted against true.
+    1. The test split of the model's own training run, one exit-wave period per image, at each
+    dose: OUT/vacancy_check.csv and .png.
+    2. Realistic focal series (--realistic): MoS2 flakes with holes, frames that cut the lattice,
+    drift between the focal images, the model's microscope at --defocus (default: its nominal
+    series), counted as `hrtem analyze mos2` counts (registration, tiled inference, counted
+    area): per frame OUT/vacancy_scenes.csv and .png, per dose OUT/vacancy_scenes_summary.csv
+    (MAE and bias, also relative to the true count, exact fraction, S1 precision / recall / F1,
+    densities counted and true).
     """
     from hrtem_analysis.vacancy_check import agreement_summary, vacancy_agreement, write_check
     from hrtem_msd.evaluate import evaluated
 
     from hrtem_cli.evaluate import parse_doses
 
-    table = vacancy_agreement(evaluated(model, overrides or []), parse_doses(doses), batch_size)
+    checked = evaluated(model, overrides or [])
+    values = parse_doses(doses)
+    table = vacancy_agreement(checked, values, batch_size)
     csv, png = write_check(table, out)
+    typer.echo("test split of the training run:")
     typer.echo(agreement_summary(table).to_string(index=False, float_format="%.2f"))
     typer.echo(f"wrote {csv} and {png}")
+    if not realistic:
+        return
+    from hrtem_analysis.scene_check import scene_agreement, scene_figure, scene_summary
+    from hrtem_analysis.vacancy_check import write_table_and_figure
+    from hrtem_core.atomic import atomic_write
+
+    frames = scene_agreement(
+        checked, values, parse_defocus(defocus), scenes, scenes_profile, workers=workers
+    )
+    csv, png = write_table_and_figure(frames, scene_figure(frames), out, "vacancy_scenes")
+    summary = scene_summary(frames)
+    summary_csv = atomic_write(
+        out / "vacancy_scenes_summary.csv", lambda tmp: summary.to_csv(tmp, index=False)
+    )
+    typer.echo("realistic focal series (flakes, holes, frame edges, drift):")
+    typer.echo(summary.to_string(index=False, float_format="%.3g"))
+    typer.echo(f"wrote {csv}, {png} and {summary_csv}")

@@ -129,9 +129,7 @@ def scene_frames(
                 drawn,
                 lens=lens,
                 dose=torch.tensor([float(dose)]),
-                origin=torch.tensor(
-                    [np.mod((origin - drift[c]) / period, 1.0)], dtype=torch.float32
-                ),
+                origin=torch.tensor(np.mod((origin - drift[c]) / period, 1.0)[None]).float(),
                 noise_seed=torch.tensor([int(rng.integers(2**62))]),
             )
             images.append(formation(wave, wave_sampling, params)[0, 0].numpy())
