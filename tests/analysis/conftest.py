@@ -1,5 +1,6 @@
 """Realistic MoS2 scenes (data_specs/mos2_scenes.yaml, profile tiny), simulated once per session
-into the data root of the tiny MoS2 dataset, where the vacancy check finds them cached."""
+into the data root of the tiny MoS2 dataset, where the vacancy check finds them cached; a tiny
+MoS2 model trained on that dataset, once per test module."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from pathlib import Path
 import pytest
 
 SPECS = Path(__file__).resolve().parents[2] / "data_specs"
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
 
 @pytest.fixture(scope="session")
@@ -18,3 +20,26 @@ def tiny_scenes(tiny_mos2: Path):
 
     path = simulate_scenes(SPECS / "mos2_scenes.yaml", "tiny", tiny_mos2.parent, 0, False)
     return open_dataset(path)
+
+
+@pytest.fixture(scope="module")
+def mos2_uri(tiny_mos2: Path, tmp_path_factory: pytest.TempPathFactory):
+    """``models:/hrtem-mos2@candidate``: a tiny MoS2 model trained for one epoch on the tiny dataset
+    (detector 0.2-0.22 Å/px, the tiny exit waves being at 0.15 Å/px), registered in a sqlite
+    store that MLFLOW_TRACKING_URI names for the module's tests."""
+    from hrtem_msd.config import compose
+    from hrtem_msd.train import train
+
+    folder = tmp_path_factory.mktemp("registry")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
+        patch.chdir(folder)
+        overrides = [
+            "task=mos2", "task.profile=tiny", f"data.root={tiny_mos2.parent}", "model.depth=4",
+            "trainer=cpu", "trainer.max_epochs=1", "trainer.progress=false", "data.batch_size=2",
+            "data.num_workers=0", "data.val_fraction=0.2", "data.test_fraction=0.4",
+            "task.optics.detector_sampling.low=0.2", "task.optics.detector_sampling.high=0.22",
+            "task.optics.output_size=[64,64]",
+        ]  # fmt: skip
+        train(compose(overrides, CONFIGS))
+        yield "models:/hrtem-mos2@candidate"

@@ -16,28 +16,9 @@ from hrtem_cli.main import app
 from hrtem_core.errors import SpecError
 from hrtem_msd.config import compose
 from hrtem_msd.evaluate import evaluated
-from hrtem_msd.train import train
 from typer.testing import CliRunner
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
-
-
-@pytest.fixture(scope="module")
-def mos2_uri(tiny_mos2: Path, tiny_scenes, tmp_path_factory: pytest.TempPathFactory):
-    """A tiny MoS2 model (one epoch on the tiny dataset, 0.2-0.22 Å/px) in a sqlite registry."""
-    folder = tmp_path_factory.mktemp("registry")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{folder / 'mlflow.db'}")
-        patch.chdir(folder)
-        overrides = [
-            "task=mos2", "task.profile=tiny", f"data.root={tiny_mos2.parent}", "model.depth=4",
-            "trainer=cpu", "trainer.max_epochs=1", "trainer.progress=false", "data.batch_size=2",
-            "data.num_workers=0", "data.val_fraction=0.2", "data.test_fraction=0.4",
-            "task.optics.detector_sampling.low=0.2", "task.optics.detector_sampling.high=0.22",
-            "task.optics.output_size=[64,64]",
-        ]  # fmt: skip
-        train(compose(overrides, CONFIGS))
-        yield "models:/hrtem-mos2@candidate", patch
 
 
 def test_a_perfect_model_counts_every_realistic_frame_exactly(tiny_scenes) -> None:
@@ -72,8 +53,8 @@ def test_a_perfect_model_counts_every_realistic_frame_exactly(tiny_scenes) -> No
     ]
 
 
-def test_the_check_counts_as_a_user_would(mos2_uri) -> None:
-    uri, _ = mos2_uri
+def test_the_check_counts_as_a_user_would(mos2_uri, tiny_scenes) -> None:
+    uri = mos2_uri
     table = scene_agreement(evaluated(uri), [2e3, 2e4], profile="tiny", workers=0, progress=False)
     assert len(table) == 3 * 2  # 3 scenes at 2 doses
     assert (table["vacancies_pred"] == table["s1_pred"] + 2 * table["empty_pred"]).all()
@@ -92,7 +73,7 @@ def test_the_check_counts_as_a_user_would(mos2_uri) -> None:
 
 
 def test_cli_writes_the_realistic_tables_and_plots(mos2_uri, tmp_path: Path) -> None:
-    uri, _ = mos2_uri
+    uri = mos2_uri
     out = tmp_path / "check"
     args = ["analyze", "vacancy-check", "--model", uri, "--doses", "20000", "--out", str(out),
             "--scenes-profile", "tiny", "--workers", "0"]  # fmt: skip
@@ -106,6 +87,6 @@ def test_cli_writes_the_realistic_tables_and_plots(mos2_uri, tmp_path: Path) -> 
 
 
 def test_a_series_the_model_was_not_trained_on_is_refused(mos2_uri) -> None:
-    uri, _ = mos2_uri
+    uri = mos2_uri
     with pytest.raises(SpecError, match=r"^focal series defocus -10, 0, 10 Å: channel 1 is -10 Å"):
         scene_agreement(evaluated(uri), [2e4], defocus=[-10, 0, 10], profile="tiny", progress=False)

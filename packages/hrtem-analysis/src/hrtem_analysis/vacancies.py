@@ -181,8 +181,8 @@ def count_vacancies(
 def counted_region(
     count: VacancyCount, shape: tuple[int, int], sampling: float | tuple[float, float]
 ) -> np.ndarray:
-    """Where vacancies were counted: ``[nx, ny]`` bool, the pixels within ``b`` (the radius of a
-    site's hexagonal unit cell, ``a / sqrt(3)``) of a counted site (for figures)."""
+    """Where vacancies were counted: ``[nx, ny]`` bool, the pixels within ``1.05 b`` of a counted
+    site (``b = a / sqrt(3)``, the radius of a site's hexagonal unit cell; for figures)."""
     scale = sampling_pair(sampling)
     seeds = np.ones(shape, dtype=bool)
     index = np.round(count.positions.get("sites", np.zeros((0, 2)))).astype(int)
@@ -190,4 +190,4 @@ def counted_region(
     if not len(index):
         return np.zeros(shape, dtype=bool)
     seeds[index[:, 0], index[:, 1]] = False
-    return ndimage.distance_transform_edt(seeds, sampling=scale) <= count.bond
+    return ndimage.distance_transform_edt(seeds, sampling=scale) <= 1.05 * count.bond
