@@ -113,6 +113,26 @@ def test_known_vacancies_are_counted(rotation: float) -> None:
     assert distance.max() < 0.05
 
 
+def test_mo_taken_for_sulphur_next_to_a_vacancy_keeps_the_site_counted() -> None:
+    """A real model most often calls the Mo around a vacancy S2: those are still columns of the
+    lattice, so the vacancy stays in the counted region (demanding Mo there would drop exactly the
+    sites with vacancies, and the density with them)."""
+    xy, classes, _ = mos2_columns(0.0)
+    chosen = interior_sulphur(xy, classes)[[0, 5]]
+    classes = classes.copy()
+    classes[chosen[0]] = 3  # an S1 column
+    keep = np.ones(len(xy), dtype=bool)
+    keep[chosen[1]] = False  # an empty site
+    mo = np.flatnonzero(classes == 1)
+    b = A / np.sqrt(3)
+    around = mo[cKDTree(xy[chosen]).query(xy[mo])[0] < 1.1 * b]
+    assert len(around) == 6
+    classes[around[::2]] = 2  # half of them taken for S2 ...
+    classes[around[1::2]] = 3  # ... the others for S1: none of a site's three nearest is Mo
+    count = count_vacancies(species_probabilities(xy[keep], classes[keep]), SAMPLING)
+    assert (count.s1_sites, count.empty_sites, count.vacancies) == (1, 1, 3)
+
+
 def layer_columns(
     kind: str, params: MoS2Params, cell: tuple[float, float], seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -6,16 +6,20 @@ atoms along the beam), 3 S1 (a sulphur column with one S atom left).
 Definition of the count (2H-MoS2 seen along c: a honeycomb of Mo and S columns, Mo -> S bond
 ``b``, lattice constant ``a = sqrt(3) b``):
 
-- S sites are predicted from the Mo sublattice: the three bond vectors ``b_k`` (120 degrees apart)
-  are measured from the data (median Mo -> nearest S column). A site is *in the lattice* when
-  its whole Mo neighbourhood is there: the three Mo at ``b`` (``site - b_k``) and the three at
-  ``2 b`` (``site + 2 b_k``), six Mo all round it. Sites at a flake edge, at the rim of a hole or
-  next to vacuum miss some of them and are not counted.
+- S sites are predicted from the Mo columns: the three bond vectors ``b_k`` (120 degrees apart)
+  are measured from the data (median Mo -> nearest S column), and every Mo ``m`` predicts the
+  sites ``m + b_k`` and ``m - 2 b_k``. A site is *in the lattice* when its whole Mo neighbourhood is there: a
+  column at each of the three Mo positions at ``b`` (``site - b_k``) and the three at ``2 b``
+  (``site + 2 b_k``), six all round it. Those columns may be of any species: a Mo the model
+  takes for S is still a column of the lattice (a real model does this most next to vacancies,
+  so demanding Mo there would leave vacancies out of the counted region). Sites at a flake edge,
+  at the rim of a hole or next to vacuum miss some of them and are not counted.
 - A site is *in the frame* when it lies at least ``margin = 2 b + border`` inside every frame
   edge: its Mo neighbourhood is in the frame, ``border`` [Å] beyond it (how far into the frame
   the model's edge effects reach, and any band the focal-series registration filled by wrapping).
-- Every counted site is one of: an S2 column (no vacancy), an S1 column (one vacancy) or empty
-  (no S column within ``b / 2``: two vacancies). ``vacancies = s1_sites + 2 * empty_sites``.
+- Every counted site holds an S1 column (one vacancy), another column (S2, or a column the model
+  took for Mo: no vacancy) or none within ``b / 2`` (empty: two vacancies).
+  ``vacancies = s1_sites + 2 * empty_sites``.
 
 The counted area is one unit cell ``(sqrt(3) / 2) a^2`` per counted site (one S site per Mo), so
 ``density = vacancies / area`` is the vacancy density of the lattice that was looked at, whatever
@@ -109,20 +113,19 @@ def _bond_vectors(mo: np.ndarray, sulphur: np.ndarray) -> np.ndarray:
     return bond * np.stack([np.cos(angles), np.sin(angles)], axis=1)
 
 
-def lattice_sites(mo: np.ndarray, bonds: np.ndarray) -> np.ndarray:
-    """S sites ``[S, 2]`` [Å] with all six Mo neighbours among the columns ``mo`` ``[M, 2]`` [Å].
-
-    Each Mo ``m`` predicts the sites ``m + b_k`` (at b) and ``m - 2 b_k`` (at 2 b); predictions
-    within ``b / 2`` of each other are one site, kept when three Mo predict it from each shell.
-    """
+def lattice_sites(mo: np.ndarray, columns: np.ndarray, bonds: np.ndarray) -> np.ndarray:
+    """S sites ``[S, 2]`` [Å] predicted by the Mo columns ``mo`` ``[M, 2]`` [Å] (``m + b_k`` and
+    ``m - 2 b_k``: any of a site's six Mo predicts it; predictions within ``b / 2`` of each other
+    are one site, at their mean) with a column of ``columns`` ``[N, 2]`` [Å] (any species) within
+    ``b / 2`` of each of their six Mo positions."""
     bond = float(np.linalg.norm(bonds[0]))
-    first = (mo[:, None, :] + bonds[None]).reshape(-1, 2)
-    second = (mo[:, None, :] - 2 * bonds[None]).reshape(-1, 2)
-    n, group = group_close(np.concatenate([first, second]), 0.5 * bond)
-    near, far = group[: len(first)], group[len(first) :]
-    complete = (np.bincount(near, minlength=n) == 3) & (np.bincount(far, minlength=n) == 3)
-    centre = np.stack([np.bincount(near, weights=first[:, a], minlength=n) for a in (0, 1)], 1)
-    return centre[complete] / 3.0
+    predicted = (mo[:, None, :] + np.concatenate([bonds, -2 * bonds])[None]).reshape(-1, 2)
+    n, group = group_close(predicted, 0.5 * bond)
+    votes = np.bincount(group, minlength=n)[:, None]
+    sites = np.stack([np.bincount(group, predicted[:, a], minlength=n) for a in (0, 1)], 1) / votes
+    neighbours = sites[:, None, :] + np.concatenate([-bonds, 2 * bonds])[None]
+    distance, _ = cKDTree(columns).query(neighbours.reshape(-1, 2), distance_upper_bound=0.5 * bond)
+    return sites[np.isfinite(distance).reshape(-1, 6).all(axis=1)]
 
 
 def count_vacancies(
@@ -142,19 +145,20 @@ def count_vacancies(
     scale = np.asarray(sampling_pair(sampling))
     mo = columns["Mo"] * scale
     sulphur = np.concatenate([columns["S2"], columns["S1"]]) * scale
-    is_s1 = np.arange(len(sulphur)) >= len(columns["S2"])
+    every = np.concatenate([mo, sulphur])
+    is_s1 = np.arange(len(every)) >= len(mo) + len(columns["S2"])
     sites, single, empty = np.zeros((0, 2)), np.zeros(0, bool), np.zeros(0, bool)
     bond = margin = float("nan")
     if len(mo) >= 1 and len(sulphur) >= 1:
         bonds = _bond_vectors(mo, sulphur)
         bond = float(np.linalg.norm(bonds[0]))
         margin = 2 * bond + border
-        sites = lattice_sites(mo, bonds)
+        sites = lattice_sites(mo, every, bonds)
         far_edge = (np.array(probabilities.shape[1:]) - 1) * scale
         sites = sites[np.all((sites >= margin) & (sites <= far_edge - margin), axis=1)]
-        distance, nearest = cKDTree(sulphur).query(sites, distance_upper_bound=0.5 * bond)
+        distance, nearest = cKDTree(every).query(sites, distance_upper_bound=0.5 * bond)
         empty = np.isinf(distance)
-        single = ~empty & is_s1[np.minimum(nearest, len(sulphur) - 1)]
+        single = ~empty & is_s1[np.minimum(nearest, len(every) - 1)]
     area = len(sites) * 1.5 * np.sqrt(3) * bond**2 / 100.0 if len(sites) else 0.0  # [nm^2]
     vacancies = int(single.sum() + 2 * empty.sum())
     return VacancyCount(
