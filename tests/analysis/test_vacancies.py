@@ -133,6 +133,17 @@ def test_mo_taken_for_sulphur_next_to_a_vacancy_keeps_the_site_counted() -> None
     assert (count.s1_sites, count.empty_sites, count.vacancies) == (1, 1, 3)
 
 
+def test_sulphur_taken_for_mo_adds_no_vacancy_at_the_hollows_it_predicts() -> None:
+    """An S2 column the model calls Mo predicts "sites" at hollow centres, whose six Mo positions
+    are S columns: the columns at their hollows (Mo) tell them apart, so no false empty site."""
+    xy, classes, _ = mos2_columns(17.0)
+    perfect = count_vacancies(species_probabilities(xy, classes), SAMPLING)
+    classes = classes.copy()
+    classes[interior_sulphur(xy, classes)[:6]] = 1
+    count = count_vacancies(species_probabilities(xy, classes), SAMPLING)
+    assert (count.vacancies, count.sites) == (0, perfect.sites)
+
+
 def layer_columns(
     kind: str, params: MoS2Params, cell: tuple[float, float], seed: int
 ) -> tuple[np.ndarray, np.ndarray, dict]:

@@ -8,12 +8,15 @@ Definition of the count (2H-MoS2 seen along c: a honeycomb of Mo and S columns, 
 
 - S sites are predicted from the Mo columns: the three bond vectors ``b_k`` (120 degrees apart)
   are measured from the data (median Mo -> nearest S column), and every Mo ``m`` predicts the
-  sites ``m + b_k`` and ``m - 2 b_k``. A site is *in the lattice* when its whole Mo neighbourhood is there: a
-  column at each of the three Mo positions at ``b`` (``site - b_k``) and the three at ``2 b``
-  (``site + 2 b_k``), six all round it. Those columns may be of any species: a Mo the model
-  takes for S is still a column of the lattice (a real model does this most next to vacancies,
-  so demanding Mo there would leave vacancies out of the counted region). Sites at a flake edge,
-  at the rim of a hole or next to vacuum miss some of them and are not counted.
+  sites ``m + b_k`` and ``m - 2 b_k``. A site is *in the lattice* when its neighbourhood is that
+  of an S site inside the layer, by position alone: a column at each of the three Mo positions
+  at ``b`` (``site - b_k``) and the three at ``2 b`` (``site + 2 b_k``), six all round it, and
+  no column at the three hollow centres ``site + b_k``. The columns may be of any species: a
+  real model takes Mo next to vacancies for S most often, so demanding Mo there leaves exactly
+  the vacancies out of the counted region. The empty hollows tell an S site from a hollow
+  centre (whose six "Mo positions" are S columns, and which a column mistaken for Mo would
+  predict: an empty "site", two false vacancies). Sites at a flake edge, at the rim of a hole
+  or next to vacuum miss some Mo and are not counted.
 - A site is *in the frame* when it lies at least ``margin = 2 b + border`` inside every frame
   edge: its Mo neighbourhood is in the frame, ``border`` [Å] beyond it (how far into the frame
   the model's edge effects reach, and any band the focal-series registration filled by wrapping).
@@ -117,15 +120,23 @@ def lattice_sites(mo: np.ndarray, columns: np.ndarray, bonds: np.ndarray) -> np.
     """S sites ``[S, 2]`` [Å] predicted by the Mo columns ``mo`` ``[M, 2]`` [Å] (``m + b_k`` and
     ``m - 2 b_k``: any of a site's six Mo predicts it; predictions within ``b / 2`` of each other
     are one site, at their mean) with a column of ``columns`` ``[N, 2]`` [Å] (any species) within
-    ``b / 2`` of each of their six Mo positions."""
+    ``b / 2`` of each of their six Mo positions and none within ``b / 2`` of their three hollow
+    centres ``site + b_k``."""
     bond = float(np.linalg.norm(bonds[0]))
     predicted = (mo[:, None, :] + np.concatenate([bonds, -2 * bonds])[None]).reshape(-1, 2)
     n, group = group_close(predicted, 0.5 * bond)
     votes = np.bincount(group, minlength=n)[:, None]
     sites = np.stack([np.bincount(group, predicted[:, a], minlength=n) for a in (0, 1)], 1) / votes
-    neighbours = sites[:, None, :] + np.concatenate([-bonds, 2 * bonds])[None]
-    distance, _ = cKDTree(columns).query(neighbours.reshape(-1, 2), distance_upper_bound=0.5 * bond)
-    return sites[np.isfinite(distance).reshape(-1, 6).all(axis=1)]
+    tree = cKDTree(columns)
+
+    def occupied(offsets: np.ndarray) -> np.ndarray:
+        """[S, K] whether a column lies within b / 2 of each site + offsets[k]."""
+        points = (sites[:, None, :] + offsets[None]).reshape(-1, 2)
+        distance, _ = tree.query(points, distance_upper_bound=0.5 * bond)
+        return np.isfinite(distance).reshape(len(sites), len(offsets))
+
+    mo_around = occupied(np.concatenate([-bonds, 2 * bonds])).all(axis=1)
+    return sites[mo_around & ~occupied(bonds).any(axis=1)]
 
 
 def count_vacancies(
