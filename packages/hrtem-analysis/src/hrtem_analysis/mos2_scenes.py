@@ -26,11 +26,15 @@ import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
 from hrtem_sim.labels import pad_points, render_columns
-from hrtem_sim.optics import ImageFormation, ImageFormationConfig, Range
+from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
+
+if TYPE_CHECKING:
+    from hrtem_sim.types import Sample
 
 FIELD = 0.75  # field of view / cell extent, per axis
 JITTER = 0.15  # frame centre within this fraction of the frame of the flake's centre
@@ -85,7 +89,7 @@ def _drift(rng: np.random.Generator, channels: int, reference: int) -> np.ndarra
 
 
 def scene_frames(
-    sample: object,
+    sample: Sample,
     optics: ImageFormationConfig,
     sampling: float,
     defocus: Sequence[float],
@@ -98,9 +102,9 @@ def scene_frames(
     at each dose; ``optics``: the model's microscope ranges; ``sampling`` [Å/px] of the frames;
     ``defocus`` [Å] of each image; ``spot`` [Å]: the model's label disc radius. Everything but
     the noise is the same at every dose; all draws come from ``seed`` and the scene's index."""
-    index = int(sample.meta["index"])  # type: ignore[attr-defined]
-    wave = torch.from_numpy(np.ascontiguousarray(sample.exit_wave))[None]  # type: ignore[attr-defined]
-    wave_sampling = tuple(float(s) for s in sample.sampling)  # type: ignore[attr-defined]
+    index = int(sample.meta["index"])
+    wave = torch.from_numpy(np.ascontiguousarray(sample.exit_wave))[None]
+    wave_sampling = tuple(float(s) for s in sample.sampling)
     period = np.array(wave.shape[-2:]) * np.array(wave_sampling)
     shape = [int(FIELD * length / sampling) for length in period]
     config = dataclasses.replace(
@@ -113,13 +117,7 @@ def scene_frames(
     rng = np.random.default_rng([seed, index, 0x5CE])
     origin = period / 2 - extent / 2 + rng.uniform(-JITTER, JITTER, 2) * extent
     drift = _drift(rng, len(defocus), reference)
-    truth = _truth(
-        sample,
-        dataclasses.replace(grid, origin=torch.from_numpy(origin[None])),
-        origin,
-        period,
-        spot,
-    )
+    truth = _truth(sample, dataclasses.replace(grid, origin=torch.from_numpy(origin[None])), spot)
     frames = []
     for dose in doses:
         images = []
@@ -147,15 +145,14 @@ def scene_frames(
     return frames
 
 
-def _truth(
-    sample: object, grid: object, origin: np.ndarray, period: np.ndarray, spot: float
-) -> SceneTruth:
-    """The scene's S sites and species labels seen from the reference image's grid."""
-    columns = sample.columns  # type: ignore[attr-defined]
-    empty = np.array(sample.meta.get("empty_sites", []), dtype=float).reshape(-1, 2)  # type: ignore[attr-defined]
+def _truth(sample: Sample, grid: DetectorGrid, spot: float) -> SceneTruth:
+    """The scene's S sites and species labels seen from the reference image's ``grid``."""
+    columns = sample.columns
+    empty = np.array(sample.meta.get("empty_sites", []), dtype=float).reshape(-1, 2)
     is_s = columns.classes > 1
     sites = np.concatenate([columns.positions[is_s], empty])
     lost = np.concatenate([columns.classes[is_s] - 2, np.full(len(empty), 2)]).astype(np.int64)
     points, classes, valid = pad_points([columns.positions], [columns.classes])
-    labels = render_columns(points, classes, valid, grid, spot=spot)[0].numpy()  # type: ignore[arg-type]
-    return SceneTruth(np.mod(sites - origin, period), lost, labels)
+    labels = render_columns(points, classes, valid, grid, spot=spot)[0].numpy()
+    offset = np.mod(sites - grid.origin[0].numpy(), grid.period[0].numpy())
+    return SceneTruth(offset, lost, labels)
