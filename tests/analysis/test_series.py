@@ -147,7 +147,11 @@ def test_mos2_focal_series_counts_known_vacancies(tmp_path: Path, models) -> Non
     assert table["s1"].tolist() == [0, 1, 2, 0]
     mo = len(synthetic.mos2_sites()[0])
     assert table["mo"].tolist() == [mo] * 4
-    area = mo * 1.5 * np.sqrt(3) * (synthetic.MOS2_A / np.sqrt(3)) ** 2 / 100  # [nm^2]
-    assert table["lattice_area"].to_numpy() == pytest.approx(area, rel=0.05)  # pixelated discs
-    np.testing.assert_allclose(table["vacancy_density"], table["vacancies"] / table["lattice_area"])
+    sites = table["sites"].iloc[0]
+    assert 0 < sites < len(synthetic.mos2_sites()[1]) and (table["sites"] == sites).all()
+    area = sites * np.sqrt(3) / 2 * synthetic.MOS2_A**2 / 100  # one unit cell per site [nm^2]
+    assert table["counted_area"].to_numpy() == pytest.approx(area, rel=0.05)  # pixelated discs
+    np.testing.assert_allclose(table["vacancy_density"], table["vacancies"] / table["counted_area"])
+    assert (table["focal_shift"] < 0.05).all()  # the three images are alike: no drift
+    assert (table["defocus"].isna()).all()  # npy files carry no defocus
     assert summary.plot.stat().st_size > 10_000

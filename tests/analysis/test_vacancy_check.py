@@ -11,42 +11,14 @@ import pytest
 from hrtem_analysis.vacancy_check import agreement_summary, vacancy_agreement
 from hrtem_cli.main import app
 from hrtem_core.errors import SpecError
-from hrtem_msd.config import compose
 from hrtem_msd.evaluate import evaluated
-from hrtem_msd.train import train
 from typer.testing import CliRunner
 
-CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 _spec = importlib.util.spec_from_file_location(
     "synthetic", Path(__file__).with_name("synthetic.py")
 )
 synthetic = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(synthetic)
-
-
-@pytest.fixture
-def mos2_uri(tiny_mos2: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    """A tiny MoS2 model trained for one epoch on the tiny dataset, registered in a sqlite store."""
-    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path / 'mlflow.db'}")
-    monkeypatch.chdir(tmp_path)
-    overrides = [
-        "task=mos2",
-        "task.profile=tiny",
-        f"data.root={tiny_mos2.parent}",
-        "model.depth=4",
-        "trainer=cpu",
-        "trainer.max_epochs=1",
-        "trainer.progress=false",
-        "data.batch_size=2",
-        "data.num_workers=0",
-        "data.val_fraction=0.2",
-        "data.test_fraction=0.4",
-        "task.optics.detector_sampling.low=0.2",  # the tiny exit waves are sampled at 0.15 Å/px
-        "task.optics.detector_sampling.high=0.22",
-        "task.optics.output_size=[64,64]",
-    ]
-    train(compose(overrides, CONFIGS))
-    return "models:/hrtem-mos2@candidate"
 
 
 def test_counts_per_test_image_and_dose(mos2_uri: str) -> None:
@@ -76,6 +48,7 @@ def test_counts_per_test_image_and_dose(mos2_uri: str) -> None:
 def test_cli_writes_table_and_plot(mos2_uri: str, tmp_path: Path) -> None:
     out = tmp_path / "check"
     args = ["analyze", "vacancy-check", "--model", mos2_uri, "--doses", "500", "--out", str(out)]
+    args.append("--no-realistic")  # the realistic scenes: tests/analysis/test_scene_check.py
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     assert "mae" in result.stdout and f"wrote {out / 'vacancy_check.csv'}" in result.stdout

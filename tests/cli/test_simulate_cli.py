@@ -80,7 +80,7 @@ def bad_spec(tmp_path: Path, old: str, new: str, name: str = "nanoparticle") -> 
         (
             "kind: au_scene",
             "kind: au_rod",
-            "structure.kind: unknown structure kind 'au_rod' (known: au_particle, au_scene, mos2)",
+            "structure.kind: unknown structure kind 'au_rod' (known: au_particle, au_scene, mos2, mos2_flake)",
         ),
         (
             "cell: [96, 96]",

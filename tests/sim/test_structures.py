@@ -34,13 +34,13 @@ def _nearest(positions: np.ndarray, box: np.ndarray) -> np.ndarray:
 
 
 def test_registry_names_and_params_types():
-    assert list_structures() == ["au_particle", "au_scene", "mos2"]
+    assert list_structures() == ["au_particle", "au_scene", "mos2", "mos2_flake"]
     assert params_type("au_particle") is AuParticleParams
     assert params_type("mos2") is MoS2Params
 
 
 def test_unknown_kind_is_one_clear_error():
-    message = "unknown structure kind 'graphene'; known: au_particle, au_scene, mos2"
+    message = "unknown structure kind 'graphene'; known: au_particle, au_scene, mos2, mos2_flake"
     with pytest.raises(StructureError) as error:
         params_type("graphene")
     assert str(error.value) == message

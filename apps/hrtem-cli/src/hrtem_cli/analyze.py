@@ -235,6 +235,38 @@ def particles(
     _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures)
 
 
+def parse_defocus(text: str | None) -> tuple[float, ...] | None:
+    """ "-60,0,60" -> (-60.0, 0.0, 60.0) [Å]; a bad item is a BadParameter naming it."""
+    if text is None:
+        return None
+    try:
+        return tuple(float(item) for item in text.split(",") if item.strip())
+    except ValueError:
+        raise typer.BadParameter(
+            f"defocus must be comma-separated numbers in Å, one per image, got {text!r}"
+        ) from None
+
+
+Defocus = Annotated[
+    str | None,
+    typer.Option(
+        help="Defocus of each image of a focal series [Å], e.g. -60,0,60 (positive = underfocus); "
+        "overrides the files' metadata. A series the model was not trained on is refused."
+    ),
+]
+FocalDrift = Annotated[
+    float,
+    typer.Option(min=0.0, help="Largest drift between the first and last focal image [Å]."),
+]
+VacancyBorder = Annotated[
+    float,
+    typer.Option(
+        min=0.0,
+        help="Vacancies are counted 2 b + this [Å] inside the frame's edges (b: Mo-S bond).",
+    ),
+]
+
+
 @app.command()
 @one_line_errors()
 def mos2(
@@ -247,7 +279,10 @@ def mos2(
     model: Model,
     out: Out = Path("outputs/mos2"),
     sampling: Sampling = None,
+    defocus: Defocus = None,
     frame_interval: FrameInterval = None,
+    focal_drift: FocalDrift = DEFAULTS.focal_drift,
+    vacancy_border: VacancyBorder = DEFAULTS.vacancy_border,
     workers: Workers = 0,
     scheduler: Scheduler = None,
     window: Window = DEFAULTS.window,
@@ -255,11 +290,23 @@ def mos2(
     batch_size: BatchSize = DEFAULTS.batch_size,
     max_resample: MaxResample = DEFAULTS.max_resample,
     device: Device = DEFAULTS.device,
+    figures: Annotated[
+        bool | None,
+        typer.Option(
+            help="Per-frame PNG (image, species, counted region and vacancies) in OUT/figures "
+            f"[default: for up to {FIGURE_FRAMES} frames]."
+        ),
+    ] = None,
 ) -> None:
-    """MoS2 focal series: Mo / S2 / S1 columns and sulphur vacancies (count and per nm^2) per time point.
+    """MoS2 focal series: Mo / S2 / S1 columns and sulphur vacancies per time point, with the area
+    over which they were counted [nm^2] and their density [1/nm^2].
 
     The model's in_channels (e.g. 3) consecutive images make one time point, in the order of the
-    model's defocus values. Resumable like `series`; plot of vacancies against time in OUT/series.png.
+    model's defocus values, taken in that order; their defocus (from the files or --defocus) is
+    checked against the model's training, their drift undone onto the reference image. Only S
+    sites with all six Mo neighbours, inside the frame by 2 b + --vacancy-border, are counted, so
+    a rate over time does not follow a changing field of view. Resumable like `series`; the
+    vacancies, their density and the counted area against time in OUT/series.png.
     """
     from hrtem_analysis.frame_analysis import Analysis
 
@@ -269,9 +316,13 @@ def mos2(
         batch_size=batch_size,
         max_resample=max_resample,
         device=device,
+        defocus=parse_defocus(defocus),
+        focal_drift=focal_drift,
+        vacancy_border=vacancy_border,
     )
     analysis = Analysis("mos2", model, None, settings)
-    _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures=False)
+    analysis.load_models()  # a series outside the trained defocus is refused before any frame
+    _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures)
 
 
 @app.command("vacancy-check")
@@ -280,10 +331,28 @@ def vacancy_check(
     model: Model,
     doses: Annotated[
         str, typer.Option(help="Comma-separated doses [e-/Å^2]: those of your experiment.")
-    ] = "200,1000,5000",
-    out: Annotated[
-        Path, typer.Option("--out", "-o", help="Where vacancy_check.csv and .png go.")
-    ] = Path("outputs/vacancy-check"),
+    ] = "1000,2000,20000,100000",
+    out: Annotated[Path, typer.Option("--out", "-o", help="Where the tables and plots go.")] = Path(
+        "outputs/vacancy-check"
+    ),
+    defocus: Defocus = None,
+    scenes: Annotated[
+        Path | None,
+        typer.Option(
+            help="Spec of the realistic scenes [default: mos2_scenes.yaml beside the "
+            "model's training spec]."
+        ),
+    ] = None,
+    scenes_profile: Annotated[
+        str, typer.Option(help="Profile of the scenes' spec (tiny, small, full).")
+    ] = "small",
+    realistic: Annotated[
+        bool, typer.Option(help="Also check on realistic scenes (simulated once, then cached).")
+    ] = True,
+    workers: Annotated[
+        int | None,
+        typer.Option(min=0, help="Processes simulating the scenes [default: one per core]."),
+    ] = None,
     batch_size: Annotated[int, typer.Option(min=1, help="Test images per forward pass.")] = 8,
     overrides: Annotated[
         list[str] | None,
@@ -295,19 +364,44 @@ def vacancy_check(
 ) -> None:
     """Check a MoS2 model's vacancy counts on simulations whose counts are known.
 
-    The test split of the model's own training run is formed at each dose; the vacancies counted
-    on the model's output are compared with the true counts: mean absolute error, bias and the
-    fraction of images counted exactly, per dose, with a plot of counted against true.
+    1. The test split of the model's own training run, one exit-wave period per image, at each
+    dose: OUT/vacancy_check.csv and .png.
+    2. Realistic focal series (--realistic): MoS2 flakes with holes, frames that cut the lattice,
+    drift between the focal images, the model's microscope at --defocus (default: its nominal
+    series), counted as `hrtem analyze mos2` counts (registration, tiled inference, counted
+    area): per frame OUT/vacancy_scenes.csv and .png, per dose OUT/vacancy_scenes_summary.csv
+    (MAE and bias, also relative to the true count, exact fraction, S1 precision / recall / F1,
+    densities counted and true).
     """
     from hrtem_analysis.vacancy_check import agreement_summary, vacancy_agreement, write_check
     from hrtem_msd.evaluate import evaluated
 
     from hrtem_cli.evaluate import parse_doses
 
-    table = vacancy_agreement(evaluated(model, overrides or []), parse_doses(doses), batch_size)
+    checked = evaluated(model, overrides or [])
+    values = parse_doses(doses)
+    table = vacancy_agreement(checked, values, batch_size)
     csv, png = write_check(table, out)
+    typer.echo("test split of the training run:")
     typer.echo(agreement_summary(table).to_string(index=False, float_format="%.2f"))
     typer.echo(f"wrote {csv} and {png}")
+    if not realistic:
+        return
+    from hrtem_analysis.scene_check import scene_agreement, scene_figure, scene_summary
+    from hrtem_analysis.vacancy_check import write_table_and_figure
+    from hrtem_core.atomic import atomic_write
+
+    frames = scene_agreement(
+        checked, values, parse_defocus(defocus), scenes, scenes_profile, workers=workers
+    )
+    csv, png = write_table_and_figure(frames, scene_figure(frames), out, "vacancy_scenes")
+    summary = scene_summary(frames)
+    summary_csv = atomic_write(
+        out / "vacancy_scenes_summary.csv", lambda tmp: summary.to_csv(tmp, index=False)
+    )
+    typer.echo("realistic focal series (flakes, holes, frame edges, drift):")
+    typer.echo(summary.to_string(index=False, float_format="%.3g"))
+    typer.echo(f"wrote {csv}, {png} and {summary_csv}")
 
 
 @app.command("calibrate-threshold")

@@ -1,4 +1,5 @@
-"""hrtem-analysis: tiled inference, Fourier zone-axis analysis, atomic columns, MoS2 vacancies.
+"""hrtem-analysis: tiled inference, Fourier zone-axis analysis, atomic columns, MoS2 focal series
+and vacancies.
 
 Names are imported on first use: ``hrtem_analysis.settings`` (the defaults) loads without torch.
 """
@@ -6,6 +7,9 @@ Names are imported on first use: ``hrtem_analysis.settings`` (the defaults) load
 from hrtem_core.lazy import lazy_exports
 
 _EXPORTS = {
+    "check_series": "hrtem_analysis.focal_series",
+    "count_focal_series": "hrtem_analysis.focal_series",
+    "register_series": "hrtem_analysis.focal_series",
     "count_events": "hrtem_analysis.columns",
     "detect_columns": "hrtem_analysis.columns",
     "match_columns": "hrtem_analysis.columns",
@@ -19,6 +23,7 @@ _EXPORTS = {
     "tiled_predict": "hrtem_analysis.tiled",
     "VacancyCount": "hrtem_analysis.vacancies",
     "count_vacancies": "hrtem_analysis.vacancies",
+    "counted_region": "hrtem_analysis.vacancies",
     "species_columns": "hrtem_analysis.vacancies",
 }
 __all__ = sorted(_EXPORTS)

@@ -6,7 +6,10 @@
   alignment (:func:`hrtem_analysis.alignment_map`: 1 on a zone axis, 0 off axis);
 - :func:`column_panel`: the particle's region of one frame with its columns, those that
   appeared since the previous interpretable frame and where those that vanished were;
-- :func:`series_plot`: ratio, column count, events, drift and vacancies against time.
+- :func:`mos2_panel`: one MoS2 focal series: image, species map, and the image with the
+  counted region outlined and the vacancies marked;
+- :func:`series_plot`: ratio, column count, events, drift, vacancies, vacancy density and
+  counted area against time.
 
 Arrays are in abTEM order (axis 0 = x): shown transposed with ``origin="lower"``, x to the right
 and y up, axes in Å.
@@ -27,6 +30,7 @@ from scipy import ndimage
 if TYPE_CHECKING:
     from hrtem_analysis.columns import ColumnChanges
     from hrtem_analysis.drift_tracking import Region
+    from hrtem_analysis.vacancies import VacancyCount
 
 
 def save(fig: Figure, path: Path, dpi: int = 100) -> Path:
@@ -149,12 +153,69 @@ _SERIES = (
     ("events", "diffusion events"),
     ("drift_x", "drift [Å]"),
     ("vacancies", "S vacancies"),
+    ("vacancy_density", "S vacancies per nm$^2$"),
+    ("counted_area", "counted area [nm$^2$]"),
 )
+_COUNTS = ("columns", "events", "vacancies")
+_SPECIES_COLOURS = ("#000000", "#4c72b0", "#dd8452", "#c44e52")  # background, Mo, S2, S1
+
+
+def mos2_panel(
+    image: np.ndarray,
+    probabilities: np.ndarray,
+    count: VacancyCount,
+    sampling: tuple[float, float],
+    title: str = "",
+) -> Figure:
+    """Three panels of one MoS2 focal series: the reference image ``[nx, ny]``; the species map
+    (most likely class of ``probabilities`` ``[4, nx, ny]``); the image with the region where
+    vacancies were counted outlined and the counted S1 columns (one vacancy) and empty S sites
+    (two) marked."""
+    from matplotlib.colors import ListedColormap
+    from matplotlib.patches import Patch
+
+    from hrtem_analysis.vacancies import SPECIES, counted_region
+
+    fig = Figure(figsize=(15, 5))
+    axes = fig.subplots(1, 3, sharex=True, sharey=True)
+    extent = _extent(image.shape, sampling)
+    species = np.asarray(probabilities).argmax(axis=0)
+    axes[0].imshow(image.T, cmap="gray", origin="lower", extent=extent)
+    axes[0].set_title("image (reference channel)")
+    axes[1].imshow(
+        species.T, cmap=ListedColormap(_SPECIES_COLOURS), origin="lower", extent=extent,
+        vmin=-0.5, vmax=3.5, interpolation="nearest",
+    )  # fmt: skip
+    axes[1].legend(
+        handles=[Patch(color=c, label=n) for c, n in zip(_SPECIES_COLOURS[1:], SPECIES[1:], strict=True)],
+        loc="upper right", fontsize=8,
+    )  # fmt: skip
+    axes[1].set_title("species")
+    axes[2].imshow(image.T, cmap="gray", origin="lower", extent=extent)
+    region = counted_region(count, image.shape, sampling)
+    x = (np.arange(image.shape[0]) + 0.5) * sampling[0]
+    y = (np.arange(image.shape[1]) + 0.5) * sampling[1]
+    if region.any():
+        axes[2].contour(x, y, region.T.astype(float), levels=[0.5], colors="#55a868")
+    for key, marker, label in (("s1_sites", "o", "S1 (1 vacancy)"), ("empty", "s", "empty (2)")):
+        points = count.positions.get(key, np.zeros((0, 2))) * np.asarray(sampling)
+        axes[2].plot(*points.T, marker, mfc="none", mec="#c44e52", ms=7, ls="", label=label)
+    axes[2].legend(loc="upper right", fontsize=8)
+    axes[2].set_title(
+        f"{count.vacancies} vacancies in {count.area:.1f} nm$^2$ (outlined): "
+        f"{count.density:.3g} per nm$^2$"
+    )
+    for ax in axes:
+        ax.set_xlabel("x [Å]")
+    axes[0].set_ylabel("y [Å]")
+    fig.suptitle(title)
+    fig.tight_layout()
+    return fig
 
 
 def series_plot(table: pd.DataFrame, threshold: float | None = None) -> Figure:
     """One panel per measured quantity of ``table`` (ratio, columns, events, drift against the
-    previous interpretable frame, vacancies) vs time.
+    previous interpretable frame, vacancies, vacancy density, counted area) vs time.
 
     Quantities without any value are left out. Ratios of interpretable frames are drawn filled,
     others hollow, infinite ones (one pair of peaks) as crosses on the top edge; ``threshold``
@@ -201,7 +262,7 @@ def series_plot(table: pd.DataFrame, threshold: float | None = None) -> Figure:
         else:
             measured = np.isfinite(values)
             ax.plot(time[measured], values[measured], "o-", ms=4)
-            ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+            ax.yaxis.set_major_locator(MaxNLocator(integer=name in _COUNTS))
         ax.set_ylabel(label)
     if not present:
         axes[0].text(

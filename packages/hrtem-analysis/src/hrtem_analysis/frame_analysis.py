@@ -9,8 +9,10 @@ gives column positions [Å] and the largest particle's neighbourhood (a
 :class:`~hrtem_analysis.drift_tracking.Region`); drift and events between frames are found by
 :mod:`hrtem_analysis.series`, which sees the frames in order.
 
-MoS2 ("mos2"): the species model's probabilities on the focal series ``[C, nx, ny]`` ->
-:func:`count_vacancies`: Mo/S2/S1 columns, vacancies, vacancies per nm^2 of lattice.
+MoS2 ("mos2"): the focal series ``[C, nx, ny]``, its defocus checked against the model's and its
+drift undone, -> the species model's probabilities -> :func:`count_vacancies` (see
+:func:`hrtem_analysis.focal_series.count_focal_series`): Mo/S2/S1 columns, vacancies at the S
+sites counted and the area they cover, so vacancies per nm^2 do not follow the field of view.
 
 Every row has ``status``: "ok", "no particle" (empty mask: a row, not an error) or "failed" with
 the reason in ``error`` (unreadable frame, NaNs, ...); one frame's failure never ends a run.
@@ -21,7 +23,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 import torch
@@ -30,12 +32,15 @@ from torch import nn
 
 from hrtem_analysis.columns import detect_columns
 from hrtem_analysis.drift_tracking import Region, particle_region
+from hrtem_analysis.focal_series import check_series, count_focal_series
 from hrtem_analysis.fourier import alignment_map, cleaning_pixels, particle_ratios
 from hrtem_analysis.frames import Frame, FrameSource
 from hrtem_analysis.models import analysis_model, default_device
 from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
-from hrtem_analysis.vacancies import count_vacancies
+
+if TYPE_CHECKING:
+    from hrtem_msd.trained import TrainedModel
 
 Kind = Literal["particles", "mos2"]
 Models = dict[str, nn.Module]
@@ -46,12 +51,15 @@ COLUMNS: dict[str, str] = {
     "ratio": "float64", "ratios": "string", "interpretable": "boolean", "columns": "Int64",
     "appeared": "Int64", "vanished": "Int64", "events": "Int64", "drift_x": "float64",
     "drift_y": "float64", "mo": "Int64", "s2": "Int64",
-    "s1": "Int64", "vacancies": "Int64", "vacancy_density": "float64", "lattice_area": "float64",
+    "s1": "Int64", "vacancies": "Int64", "vacancy_density": "float64", "sites": "Int64",
+    "counted_area": "float64", "focal_shift": "float64", "defocus": "string",
 }  # fmt: skip
 """Table columns and their pandas dtypes. area: total particle area [nm^2]; areas, ratios: per particle, largest first,
 ";"-separated; ratio: of the largest particle; time [s] (or the frame index when unknown);
-drift_x, drift_y [Å]: drift against the previous interpretable frame; vacancy_density [1/nm^2];
-lattice_area [nm^2]."""
+drift_x, drift_y [Å]: drift against the previous interpretable frame;
+mo, s2, s1: MoS2 columns found in the frame; vacancies at the ``sites`` S sites counted, over
+``counted_area`` [nm^2] (vacancy_density [1/nm^2]); focal_shift: largest drift undone between
+the focal images [Å]; defocus: of the series [Å], ";"-separated (empty: not known)."""
 
 
 @dataclass(frozen=True)
@@ -73,9 +81,12 @@ class Analysis:
         return analysis_model(self.model, TASKS[self.kind]).config.in_channels
 
     def load_models(self) -> Models:
-        """The networks, loaded once here (a bad URI or task is one error before any frame):
-        {"model": ..., "columns": ...} (no "columns" without a columns model)."""
+        """The networks, loaded once here (a bad URI or task, or a focal series ``defocus`` the
+        model was not trained on, is one error before any frame): {"model": ..., "columns": ...}
+        (no "columns" without a columns model)."""
         models = {"model": analysis_model(self.model, TASKS[self.kind])}
+        if self.kind == "mos2" and self.settings.defocus is not None:
+            check_series(models["model"].config, self.settings.defocus)
         if self.columns_model is not None:
             models["columns"] = analysis_model(self.columns_model, TASKS["columns"])
         return models
@@ -196,9 +207,11 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     return FrameRecord(row, positions, region)
 
 
-def _mos2(frame: Frame, analysis: Analysis, model: nn.Module) -> FrameRecord:
-    probabilities = _probabilities(model, frame, analysis.settings)
-    count = count_vacancies(probabilities, frame.sampling)
+def _mos2(frame: Frame, analysis: Analysis, model: TrainedModel) -> FrameRecord:
+    result = count_focal_series(
+        model, frame.image, frame.sampling, analysis.settings, frame.defocus
+    )
+    count = result.count
     row = empty_row(frame)
     row.update(
         columns=count.mo + count.s2 + count.s1,
@@ -207,6 +220,19 @@ def _mos2(frame: Frame, analysis: Analysis, model: nn.Module) -> FrameRecord:
         s1=count.s1,
         vacancies=count.vacancies,
         vacancy_density=count.density,
-        lattice_area=count.area,
+        sites=count.sites,
+        counted_area=count.area,
+        focal_shift=result.registered.largest_shift * max(frame.sampling),
+        defocus="" if result.defocus is None else _joined(list(result.defocus)),
     )
+    if analysis.figures is not None:
+        from hrtem_analysis import figures
+
+        reference = result.registered.image[result.registered.reference]
+        figures.save(
+            figures.mos2_panel(
+                reference, result.probabilities, count, frame.sampling, frame.source
+            ),
+            analysis.figures / f"frame_{frame.index:06d}.png",
+        )
     return FrameRecord(row)

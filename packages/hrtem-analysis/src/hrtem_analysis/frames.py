@@ -18,6 +18,10 @@ Focal series (C > 1, e.g. MoS2 with C = 3): C *consecutive* images make one fram
 of the model's ``config.defocus`` (images ``t C .. t C + C - 1`` are frame t). A leftover of fewer
 than C images at the end is a failed frame, and a source of fewer than C images is an ImageError.
 
+Defocus [Å] of each image (positive = underfocus) comes from the ``defocus`` attribute of an
+HDF5 image dataset (or of its file): one value per image along axis 0, or C values (one per
+channel) shared by every frame; None for other formats (give ``--defocus``).
+
 Time [s] of frame t: ``t * frame_interval`` when given, else the stack's time axis (rosettasciio
 frame axis in s/ms/µs), else the frame index t. A frame that cannot be read (truncated,
 corrupt, NaNs) comes back as a :class:`Frame` with ``error`` set and ``image`` None.
@@ -30,12 +34,14 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+import h5py
 import numpy as np
 from hrtem_core.errors import HRTEMError, ImageError
 from hrtem_core.readers import (
     FOLDER_SUFFIXES,
     Sampling,
     Stack,
+    hdf5,
     open_stack,
     read_image,
     read_stack,
@@ -46,7 +52,8 @@ from hrtem_analysis.tiled import sampling_pair
 
 @dataclass(frozen=True)
 class Frame:
-    """One time point. image ``[C, nx, ny]`` float32 (None when ``error``); sampling [Å/px]."""
+    """One time point. image ``[C, nx, ny]`` float32 (None when ``error``); sampling [Å/px];
+    defocus [Å] of its C images from the file's metadata (None when the file has none)."""
 
     index: int
     time: float
@@ -54,6 +61,7 @@ class Frame:
     image: np.ndarray | None
     sampling: tuple[float, float] | None
     error: str | None = None
+    defocus: tuple[float, ...] | None = None
 
 
 def natural_key(path: Path) -> list[int | str]:
@@ -80,6 +88,7 @@ class FrameSource:
     count: int
     sampling: tuple[float, float] | None
     frame_interval: float | None
+    defocus: tuple[float, ...] | None = None
 
     def __len__(self) -> int:
         return self.count
@@ -113,12 +122,30 @@ class FrameSource:
                 raise ImageError(
                     f"{name}: no sampling in the file's metadata and none given (--sampling Å/px)"
                 )
-            return Frame(index, self.time(index), name, image, sampling_pair(sampling))
+            return Frame(
+                index,
+                self.time(index),
+                name,
+                image,
+                sampling_pair(sampling),
+                None,
+                self._focus(index),
+            )
         except HRTEMError as error:
             return Frame(index, self.time(index), name, None, None, _first_line(error))
         except Exception as error:  # a reader's failure on a corrupt file
             message = f"{name}: unreadable ({type(error).__name__}: {_first_line(error)})"
             return Frame(index, self.time(index), name, None, None, message)
+
+    def _focus(self, index: int) -> tuple[float, ...] | None:
+        """Defocus [Å] of frame ``index``'s images, when the metadata give one per image."""
+        c = self.channels
+        if self.defocus is None:
+            return None
+        if len(self.defocus) == c:
+            return self.defocus
+        values = self.defocus[index * c : (index + 1) * c]
+        return values if len(values) == c else None
 
     def _pixels(self, index: int, name: str) -> tuple[np.ndarray, Sampling]:
         """``[C, nx, ny]`` float32 of frame ``index`` and the file's sampling."""
@@ -205,7 +232,10 @@ def open_frames(
             f"takes a focal series of {channels} consecutive images per time point"
         )
     count = -(-images // channels)  # a leftover partial focal series is reported as a failed frame
-    source = FrameSource(tuple(files), channels, stack, per_file, count, override, frame_interval)
+    focus = _defocus(files)
+    source = FrameSource(
+        tuple(files), channels, stack, per_file, count, override, frame_interval, focus
+    )
     first_frame = source.read(0)
     if first_frame.error is not None and "no sampling" in first_frame.error:
         raise ImageError(first_frame.error)
@@ -223,3 +253,22 @@ def _open_stack(path: Path, channels: int) -> tuple[Stack, int]:
         )
     images = {2: 1, 3: stack.shape[0], 4: stack.shape[0] * channels}[rank]
     return stack, images
+
+
+def _defocus(files: Sequence[Path]) -> tuple[float, ...] | None:
+    """Defocus [Å] from the HDF5 ``defocus`` attributes of ``files``, all files' values in order
+    (see the module docstring); None unless every file has them."""
+    values: list[float] = []
+    for path in files:
+        if path.suffix.lower() not in hdf5.SUFFIXES:
+            return None
+        try:
+            with h5py.File(path, "r") as file:
+                dataset = hdf5.image_dataset(file, path)
+                attrs = dataset.attrs if "defocus" in dataset.attrs else file.attrs
+                if "defocus" not in attrs:
+                    return None
+                values += np.atleast_1d(np.asarray(attrs["defocus"], dtype=float)).tolist()
+        except (OSError, HRTEMError, ValueError, TypeError):
+            return None
+    return tuple(values) if values else None

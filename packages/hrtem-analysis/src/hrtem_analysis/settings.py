@@ -14,6 +14,8 @@ WINDOW = 512  # [px at the model's sampling]
 OVERLAP = 0.5  # fraction of a window shared with its neighbour
 BATCH_SIZE = 8  # windows per forward pass
 MAX_RESAMPLE = 4.0  # largest factor a frame is resampled by to the model's sampling, either way
+VACANCY_BORDER = 1.0  # [Å] of the frame's edge where the model's output is not trusted
+FOCAL_DRIFT = 5.0  # [Å] largest drift between the first and the last image of a focal series
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,11 @@ class Settings:
     max_resample:   a frame whose sampling differs from the model's by more than this factor
                     (either way) is refused, not resampled.
     device:         torch device of the models; None: CUDA when present, else the CPU.
+    defocus:        MoS2 focal series: defocus [Å] of each image (positive = underfocus),
+                    overriding the files' metadata; None: from the files, else the model's.
+    focal_drift:    MoS2: largest drift [Å] between the focal series' first and last image.
+    vacancy_border: MoS2: vacancies are counted ``2 b + vacancy_border`` [Å] (b = Mo-S bond)
+                    inside the frame's edges (:func:`hrtem_analysis.vacancies.count_vacancies`).
     """
 
     material: str = "au"
@@ -52,6 +59,9 @@ class Settings:
     batch_size: int = BATCH_SIZE
     max_resample: float = MAX_RESAMPLE
     device: str | None = None
+    defocus: tuple[float, ...] | None = None
+    focal_drift: float = FOCAL_DRIFT
+    vacancy_border: float = VACANCY_BORDER
 
     def resolved(self) -> Settings:
         """These settings with ``threshold`` and ``d_spacings`` filled in from the material's

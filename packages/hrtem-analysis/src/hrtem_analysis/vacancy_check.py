@@ -1,8 +1,11 @@
 """How well a MoS2 model counts sulphur vacancies, checked on simulations with known counts.
 
 The test split of the model's own training run (abTEM exit waves of MoS2 layers with random S1
-columns and empty S sites) is formed into focal series at each dose exactly as in evaluation; the
-vacancies counted on the model's probabilities are compared with those counted on the labels.
+columns and empty S sites) is formed into focal series at each dose as in evaluation, but over
+one whole period of each exit wave rather than the training crop (a crop of 128 px leaves only a
+few S sites inside the counting margin; a period is a frame cut from a periodic layer, each
+site seen once); the vacancies counted on the model's probabilities are compared with those
+counted on the labels.
 The label count is the truth: the labels hold every S1 column and no column at an empty site, and
 :func:`hrtem_analysis.vacancies.count_vacancies` is exact on them (tested on generated layers).
 Run it at the dose of your experiment before publishing counts from that model.
@@ -10,6 +13,7 @@ Run it at the dose of your experiment before publishing counts from that model.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -19,8 +23,10 @@ import torch
 import torch.nn.functional as F
 from hrtem_core.atomic import atomic_write
 from hrtem_core.errors import SpecError
+from hrtem_msd.datamodule import HRTEMDataModule
 from hrtem_msd.evaluate import Evaluated, check_doses, held_out_data
-from matplotlib.figure import Figure
+from hrtem_sim.optics import ImageFormation
+from matplotlib.figure import Figure, SubFigure
 
 from hrtem_analysis.vacancies import SPECIES, count_vacancies
 
@@ -31,15 +37,13 @@ def vacancy_agreement(
     """One row per test image and dose: dose [e-/Å^2], index, and true / predicted ``vacancies``,
     ``s1`` columns and ``empty`` S sites (``*_true``, ``*_pred``)."""
     check_doses(doses)
-    classes = tuple(model.net.config.classes)
-    if classes != SPECIES:
-        raise SpecError(
-            f"{model.uri}: classes {list(classes)}; counting vacancies needs {list(SPECIES)} "
-            "(a model of the mos2 task)"
-        )
+    check_species_model(model)
     from tqdm import tqdm
 
     data = held_out_data(model, batch_size)
+    data.formation = ImageFormation(
+        dataclasses.replace(data.formation.config, output_size=_one_period(data))
+    )
     rows = []
     for dose in tqdm(doses, desc=f"vacancies ({model.uri})", disable=not progress):
         data.set_eval_dose(dose)
@@ -61,6 +65,24 @@ def vacancy_agreement(
     return pd.DataFrame(rows)
 
 
+def check_species_model(model: Evaluated) -> None:
+    """A SpecError unless ``model`` is a species model of the mos2 task."""
+    classes = tuple(model.net.config.classes)
+    if classes != SPECIES:
+        raise SpecError(
+            f"{model.uri}: classes {list(classes)}; counting vacancies needs {list(SPECIES)} "
+            "(a model of the mos2 task)"
+        )
+
+
+def _one_period(data: HRTEMDataModule) -> list[int]:
+    """(h, w) [px] of one period of the test exit waves at the coarsest detector sampling."""
+    sample = data.dataset[int(data.splits["test"][0])]
+    period = np.array(sample.exit_wave.shape) * np.array(sample.sampling)
+    coarsest = data.formation.config.detector_sampling.high
+    return [int(length / coarsest) for length in period]
+
+
 def _counts(
     dose: float,
     index: int,
@@ -73,7 +95,7 @@ def _counts(
     for suffix, probabilities in (("true", truth), ("pred", predicted)):
         count = count_vacancies(probabilities, sampling)
         row[f"vacancies_{suffix}"] = count.vacancies
-        row[f"s1_{suffix}"] = count.s1
+        row[f"s1_{suffix}"] = count.s1_sites
         row[f"empty_{suffix}"] = count.empty_sites
     return row
 
@@ -100,6 +122,13 @@ def agreement_figure(table: pd.DataFrame) -> Figure:
     area grows with the number of images at that point."""
     doses = sorted(table["dose"].unique())
     fig = Figure(figsize=(3.2 * len(doses), 3.6), layout="constrained")
+    agreement_panels(fig, table)
+    return fig
+
+
+def agreement_panels(fig: Figure | SubFigure, table: pd.DataFrame) -> None:
+    """The panels of :func:`agreement_figure`, drawn into ``fig``."""
+    doses = sorted(table["dose"].unique())
     axes = np.atleast_1d(fig.subplots(1, len(doses), sharex=True, sharey=True))
     top = max(1, int(table[["vacancies_true", "vacancies_pred"]].to_numpy().max()))
     for ax, dose in zip(axes, doses, strict=True):
@@ -111,14 +140,17 @@ def agreement_figure(table: pd.DataFrame) -> Figure:
         ax.set_xlabel("true vacancies")
         ax.set(xlim=(-0.5, top + 0.5), ylim=(-0.5, top + 0.5), aspect="equal")
     axes[0].set_ylabel("counted vacancies")
-    return fig
 
 
-def write_check(table: pd.DataFrame, out: Path) -> tuple[Path, Path]:
-    """``out/vacancy_check.csv`` (the table) and ``out/vacancy_check.png`` (the figure), atomically."""
-    figure = agreement_figure(table)
-    csv = atomic_write(out / "vacancy_check.csv", lambda tmp: table.to_csv(tmp, index=False))
-    png = atomic_write(
-        out / "vacancy_check.png", lambda tmp: figure.savefig(tmp, dpi=120, format="png")
-    )
+def write_check(table: pd.DataFrame, out: Path, name: str = "vacancy_check") -> tuple[Path, Path]:
+    """``out/NAME.csv`` (the table) and ``out/NAME.png`` (its figure), atomically."""
+    return write_table_and_figure(table, agreement_figure(table), out, name)
+
+
+def write_table_and_figure(
+    table: pd.DataFrame, figure: Figure, out: Path, name: str
+) -> tuple[Path, Path]:
+    """``out/NAME.csv`` and ``out/NAME.png``, atomically."""
+    csv = atomic_write(out / f"{name}.csv", lambda tmp: table.to_csv(tmp, index=False))
+    png = atomic_write(out / f"{name}.png", lambda tmp: figure.savefig(tmp, dpi=120, format="png"))
     return csv, png

@@ -64,7 +64,11 @@ class ImageFormationConfig:
 
     energy [eV]; defocus [Å] (= -C10, positive = underfocus) of the reference channel;
     defocus_offsets [Å]: one Range per channel, added to the drawn defocus (a focal series of C
-    images from one exit wave; ``[{low: 0, high: 0}]`` for a single image); Cs [Å] (C30);
+    images from one exit wave; ``[{low: 0, high: 0}]`` for a single image); shared_step: draw
+    the offsets of all channels from one number, each offset's magnitude growing with it (low ->
+    high for a range at or above 0, high -> low below), so that ``[-120, -40], 0, [40, 120]``
+    gives series -s, 0, +s with one focal step s in 40..120 Å, as microscopes take them (False:
+    each channel's offset drawn on its own); Cs [Å] (C30);
     astigmatism [Å] (C12) at astigmatism_angle [rad]; focal_spread [Å] (1/e width, as abTEM);
     source_semiangle [mrad] (abTEM's angular_spread); aperture [mrad] semi-angle (inf = none);
     temporal: "envelope" or "quadrature" (incoherent sum over quadrature_points defocus values);
@@ -76,6 +80,7 @@ class ImageFormationConfig:
     energy: float = 300e3
     defocus: Range = field(default_factory=lambda: Range(-150.0, 150.0))
     defocus_offsets: list[Range] = field(default_factory=lambda: [Range(0.0, 0.0)])
+    shared_step: bool = False
     Cs: Range = field(default_factory=lambda: Range(-3.2e5, -2.8e5))
     astigmatism: Range = field(default_factory=lambda: Range(0.0, 50.0))
     astigmatism_angle: Range = field(default_factory=lambda: Range(0.0, math.pi))
@@ -167,7 +172,7 @@ def draw(
     u = torch.rand(batch_size, 14 + channels, generator=generator, dtype=torch.float64)
     seeds = torch.randint(0, 2**62, (batch_size,), generator=generator, dtype=torch.int64)
     offsets = torch.stack(
-        [r.draw(u[:, 14 + c]) for c, r in enumerate(config.defocus_offsets)], dim=1
+        [_offset(config, r, u, c) for c, r in enumerate(config.defocus_offsets)], 1
     )
     jitter = 1 + mtf.jitter * (2 * u[:, 7:11] - 1)
     nominal = torch.tensor([mtf.c0, mtf.c1, mtf.c2, mtf.c3], dtype=torch.float64)
@@ -189,6 +194,16 @@ def draw(
         origin=origin.to(f32),
         noise_seed=seeds,
     )
+
+
+def _offset(
+    config: ImageFormationConfig, offset: Range, u: torch.Tensor, channel: int
+) -> torch.Tensor:
+    """Channel ``channel``'s defocus offsets [B] from the uniform draws ``u`` [B, 14 + C]."""
+    if not config.shared_step:
+        return offset.draw(u[:, 14 + channel])
+    step = u[:, 14]  # one number for every channel; |offset| grows with it
+    return offset.draw(step if offset.low + offset.high >= 0 else 1 - step)
 
 
 def draw_fixed(

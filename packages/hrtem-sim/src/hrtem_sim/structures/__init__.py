@@ -11,7 +11,8 @@ gives one structure. Kinds:
   (on and off their zone axes, no overlaps) on amorphous carbon, holey carbon, CeO2 or nothing,
   or substrate only (nothing labelled).
 - ``mos2`` (:class:`MoS2Params`): a MoS2 monolayer with vacancies; the cell is the commensurate
-  one nearest (Lx, Ly).
+  one nearest (Lx, Ly). ``mos2_flake`` (:class:`MoS2FlakeParams`): that layer cut to a flake
+  with holes.
 
 Params are dataclasses of OmegaConf-compatible fields (floats, strings, lists), so a spec's YAML
 validates against ``OmegaConf.structured(params_type(kind))``.
@@ -28,7 +29,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from hrtem_sim.errors import StructureError
 from hrtem_sim.structures.gold import AuParticleParams, build_au_particle
-from hrtem_sim.structures.mos2 import MoS2Params, build_mos2
+from hrtem_sim.structures.mos2 import MoS2FlakeParams, MoS2Params, build_mos2
 from hrtem_sim.structures.scene import AuSceneParams, build_au_scene
 from hrtem_sim.types import Structure
 
@@ -36,12 +37,14 @@ STRUCTURES: dict[str, tuple[type, Callable[..., Structure]]] = {
     "au_particle": (AuParticleParams, build_au_particle),
     "au_scene": (AuSceneParams, build_au_scene),
     "mos2": (MoS2Params, build_mos2),
+    "mos2_flake": (MoS2FlakeParams, build_mos2),
 }
 
 __all__ = [
     "STRUCTURES",
     "AuParticleParams",
     "AuSceneParams",
+    "MoS2FlakeParams",
     "MoS2Params",
     "build_structure",
     "list_structures",

@@ -10,12 +10,21 @@ Vacancies, drawn per sample: a fraction ``s_vacancy_fraction`` of the 2 * n_colu
 removed. Of the S columns that lose any S, a fraction ``double_vacancy_fraction`` lose both
 (the column is gone); the others lose the top or the bottom S at random (an S1 column). A
 fraction ``mo_vacancy_fraction`` of the Mo atoms is removed. Every atom is labelled.
+
+Flakes (kind ``mos2_flake``, :class:`MoS2FlakeParams`; plain ``mos2`` specs keep their hash): the
+same layer, drawn first with the same draws, then cut to a flake with holes: a hexagon with
+zigzag edges (along the lattice vectors, normals at 30 + k 60 degrees) whose six edges lie
+``flake_radius`` from the cell centre, minus ``holes`` discs of ``hole_radius``; every atom outside
+is removed (vacuum). The vacancies in ``meta`` are those of the S sites left in the flake; their
+positions with no S at all are ``meta["empty_sites"]`` [Å] (S1 columns are labelled columns).
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from ase import Atoms
@@ -25,6 +34,7 @@ from hrtem_sim.structures.ranges import check_range, check_value, draw
 from hrtem_sim.types import Structure
 
 KIND = "mos2"
+FLAKE_KIND = "mos2_flake"
 
 
 @dataclass
@@ -45,6 +55,20 @@ class MoS2Params:
     lattice_constant: float = 3.19
     s_s_distance: float = 3.13
     vacuum: float = 4.0
+
+
+@dataclass
+class MoS2FlakeParams(MoS2Params):
+    """A MoS2 flake with holes (see the module doc): the layer's ranges plus
+
+    flake_radius: distance [Å] of each of the six edges from the cell centre.
+    holes:        number of holes [min, max], each centred inside the flake.
+    hole_radius:  radius [Å] of each hole (>= 2 Å: smaller ones are point defects).
+    """
+
+    flake_radius: list[float] = field(default_factory=lambda: [15.0, 25.0])
+    holes: list[int] = field(default_factory=lambda: [0, 2])
+    hole_radius: list[float] = field(default_factory=lambda: [3.0, 6.0])
 
 
 def build_mos2(
@@ -93,6 +117,17 @@ def build_mos2(
     n_mo_removed = round(mo_drawn * len(mo))
     keep_mo = np.ones(len(mo), dtype=bool)
     keep_mo[rng.choice(len(mo), n_mo_removed, replace=False)] = False
+    in_flake, flake = (
+        _flake(params, size, rng)
+        if isinstance(params, MoS2FlakeParams)
+        else (lambda points: np.ones(len(points), dtype=bool), {})
+    )
+    mo_in, site_in = in_flake(mo), in_flake(s_columns)
+    n_mo_vacant = int((mo_in & ~keep_mo).sum())
+    keep_mo &= mo_in
+    keep_top &= site_in
+    keep_bottom &= site_in
+    s_atoms = np.where(site_in, keep_top.astype(int) + keep_bottom, -1)  # -1: outside the flake
 
     z_mo = vacuum + s_s / 2.0
     positions = np.concatenate(
@@ -106,22 +141,58 @@ def build_mos2(
     atoms = Atoms(
         numbers=numbers, positions=positions, cell=[*size, s_s + 2.0 * vacuum], pbc=[1, 1, 0]
     )
+    n_s1, n_empty = int((s_atoms == 1).sum()), int((s_atoms == 0).sum())
     meta = {
-        "kind": KIND,
+        "kind": FLAKE_KIND if flake else KIND,
         "lattice_constant": a,
         "repeats": list(repeats),
         "shift": [float(v) for v in shift],
         "s_vacancy_fraction": s_drawn,
         "double_vacancy_fraction": double_drawn,
         "mo_vacancy_fraction": mo_drawn,
+        **flake,
         "n_atoms": len(atoms),
         "n_mo": int(keep_mo.sum()),
         "n_s": int(keep_bottom.sum() + keep_top.sum()),
-        "n_s_vacancies": n_removed,
-        "n_s2_columns": n_columns - n_vacant,
-        "n_s1_columns": n_vacant - n_double,
-        "n_s_empty_columns": n_double,
-        "n_mo_vacancies": n_mo_removed,
-        "n_vacancies": n_removed + n_mo_removed,
+        "n_s_vacancies": n_s1 + 2 * n_empty,
+        "n_s2_columns": int((s_atoms == 2).sum()),
+        "n_s1_columns": n_s1,
+        "n_s_empty_columns": n_empty,
+        "n_mo_vacancies": n_mo_vacant,
+        "n_vacancies": n_s1 + 2 * n_empty + n_mo_vacant,
+        "empty_sites": np.round(s_columns[s_atoms == 0], 4).tolist(),
     }
     return Structure(atoms=atoms, labelled=np.ones(len(atoms), dtype=bool), meta=meta)
+
+
+def _flake(
+    params: MoS2FlakeParams, size: np.ndarray, rng: np.random.Generator
+) -> tuple[Callable[[np.ndarray], np.ndarray], dict[str, Any]]:
+    """The flake's test ``inside(points [N, 2] Å) -> [N] bool`` and its record, drawn from ``rng``."""
+    radius = check_range(FLAKE_KIND, "flake_radius", params.flake_radius, low=1.0)
+    holes = check_range(FLAKE_KIND, "holes", params.holes)
+    hole_radius = check_range(FLAKE_KIND, "hole_radius", params.hole_radius, low=2.0)
+    centre = size / 2
+    normals = np.deg2rad(30.0 + 60.0 * np.arange(6))
+    normals = np.stack([np.cos(normals), np.sin(normals)], axis=1)
+    edges = np.array([draw(rng, radius) for _ in range(6)])
+    count = int(rng.integers(round(holes[0]), round(holes[1]) + 1))
+    reach = 0.7 * edges.min()  # hole centres well inside the flake
+    angle, distance = rng.uniform(0, 2 * np.pi, count), reach * np.sqrt(rng.random(count))
+    hole_centres = distance[:, None] * np.stack([np.cos(angle), np.sin(angle)], axis=1)
+    hole_radii = np.array([draw(rng, hole_radius) for _ in range(count)])
+
+    def inside(points: np.ndarray) -> np.ndarray:
+        offset = points - centre
+        offset -= size * np.round(offset / size)  # periodic: the minimum image
+        keep = np.all(offset @ normals.T <= edges, axis=1)
+        for hole, r in zip(hole_centres, hole_radii, strict=True):
+            keep &= np.hypot(*(offset - hole).T) > r
+        return keep
+
+    record = {
+        "flake_edges": np.round(edges, 4).tolist(),
+        "holes": [[*np.round(centre + h, 4).tolist(), round(float(r), 4)]
+                  for h, r in zip(hole_centres, hole_radii, strict=True)],
+    }  # fmt: skip
+    return inside, record
