@@ -3,7 +3,8 @@
 The README's commands are read from its fenced blocks (a line continued with ``\\`` joined,
 comments dropped). Each one must be listed below: run here (`make test`), run verbatim by
 `make test-slow` (it costs the default CPU training or simulation), or skipped with the reason
-it cannot run on this machine. A README example that is in none of the lists fails
+it cannot run on this machine; a few that need minutes of simulation run in the prepared project
+under `make test-slow`. A README example that is in none of the lists fails
 `test_every_example_is_covered`. The commands run in a prepared project folder: a real sqlite
 MLflow store whose registered models have the README's names (tiny real training runs on tiny
 abTEM datasets), and raw frames with the README's file names written in microscope formats
@@ -46,13 +47,16 @@ FAST = (
     "hrtem models show hrtem-nanoparticle",
     "hrtem models promote hrtem-nanoparticle 3",
     "hrtem runs compare --task nanoparticle",
-    "hrtem evaluate --model models:/hrtem-nanoparticle@candidate",
+    "hrtem evaluate --model models:/hrtem-nanoparticle@candidate --doses",
     "hrtem analyze particles frame_0001.dm4",
     "hrtem analyze series frames/",
     "hrtem analyze mos2 focal_series.tif",
     "hrtem analyze vacancy-check",
     "hrtem analyze series-check",
     "make simulate SPEC=data_specs/columns.yaml PROFILE=tiny",
+)
+SLOW_IN_PROJECT = (  # minutes of simulation: make test-slow, on the project's tiny models
+    "hrtem evaluate --model models:/hrtem-nanoparticle@candidate --scenes",
 )
 SLOW = (
     "make train TASK=nanoparticle",
@@ -91,7 +95,13 @@ def readme_commands() -> list[str]:
 
 def covered_by(command: str) -> str | None:
     """Which list covers ``command``: a prefix of it, or all of it for an entry ending in "$"."""
-    for kind, prefixes in (("fast", FAST), ("slow", SLOW), ("not here", tuple(NOT_HERE))):
+    lists = (
+        ("fast", FAST),
+        ("slow in project", SLOW_IN_PROJECT),
+        ("slow", SLOW),
+        ("not here", tuple(NOT_HERE)),
+    )
+    for kind, prefixes in lists:
         for prefix in prefixes:
             if command == prefix.removesuffix("$") or (
                 not prefix.endswith("$") and command.startswith(prefix)
@@ -198,8 +208,18 @@ def run_example(command: str, folder: Path, env: dict[str, str]) -> subprocess.C
     return subprocess.run(words, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
 
 
-@pytest.mark.parametrize("command", [c for c in readme_commands() if covered_by(c) == "fast"])
-def test_fast_examples_run(command: str, project: tuple[Path, dict[str, str]]) -> None:
+@pytest.mark.parametrize(
+    "command",
+    [
+        *(c for c in readme_commands() if covered_by(c) == "fast"),
+        *(
+            pytest.param(c, marks=pytest.mark.slow)
+            for c in readme_commands()
+            if covered_by(c) == "slow in project"
+        ),
+    ],
+)
+def test_examples_run_in_the_project(command: str, project: tuple[Path, dict[str, str]]) -> None:
     folder, env = project
     done = run_example(command, folder, env)
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
