@@ -262,23 +262,13 @@ def form_frame(
     sample: Sample, optics: ImageFormationConfig, dose: float, sampling: float, size: int, seed: int
 ) -> tuple[np.ndarray, DetectorGrid]:
     """The raw frame ``[C, size, size]`` [counts per pixel] of a scene at ``dose`` and its grid;
-    the microscope is drawn from ``optics`` by (seed, scene index), the same at every dose.
-
-    Formed with one torch thread: torch 2.13's CPU ``ifft2`` of a single 2048 x 2048 complex64
-    array normalises twice when it runs on several threads (measured: a flat wave comes back
-    2.4e-7 instead of 1), and 2048^2 is the benchmark's default grid.
-    """
+    the microscope is drawn from ``optics`` by (seed, scene index), the same at every dose."""
     formation = ImageFormation(frame_optics(optics, dose, sampling, size))
     params = formation.draw_fixed([int(sample.meta["index"])], seed)
     wave = torch.from_numpy(np.ascontiguousarray(sample.exit_wave))[None]
     grid = formation.grid(wave.shape[-2:], sample.sampling, params)
     counts = dose * float(grid.sampling[0].prod())  # electrons per pixel of vacuum
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        image = formation(wave, sample.sampling, params)[0]
-    finally:
-        torch.set_num_threads(threads)
+    image = formation(wave, sample.sampling, params)[0]
     return (image * counts).numpy(), grid
 
 

@@ -20,6 +20,8 @@ import numpy as np
 import torch
 from hrtem_core.errors import ImageError
 
+from hrtem_sim.optics.fft import ifft2
+
 # CODATA 2018 (exact SI values except the electron mass).
 _H = 6.62607015e-34
 _C = 299792458.0
@@ -190,7 +192,7 @@ def form_intensity(
 
     def intensity(lens_: Lens, temporal_envelope: bool) -> torch.Tensor:
         kernel = lens_kernel(alpha, phi, lam, lens_, temporal_envelope) * pupil
-        image = torch.fft.ifft2(waves_fft * kernel.to(waves.dtype))
+        image = ifft2(waves_fft * kernel.to(waves.dtype))
         return image.real.square() + image.imag.square()
 
     if temporal == "envelope":

@@ -16,6 +16,8 @@ from typing import TypeVar
 import numpy as np
 import torch
 
+from hrtem_sim.optics.fft import ifft2
+
 ArrayT = TypeVar("ArrayT", np.ndarray, torch.Tensor)
 
 
@@ -36,5 +38,5 @@ def apply_mtf(images: torch.Tensor, coefficients: torch.Tensor) -> torch.Tensor:
     k = nyquist_frequencies(tuple(images.shape[-2:]), images.device)
     c = coefficients.to(device=images.device, dtype=k.dtype)[:, :, None, None, None]
     transfer = mtf_curve(k, c[:, 0], c[:, 1], c[:, 2], c[:, 3])
-    filtered = torch.fft.ifft2(torch.fft.fft2(images) * transfer).real
+    filtered = ifft2(torch.fft.fft2(images) * transfer).real
     return filtered.to(images.dtype)

@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from hrtem_core.errors import ImageError
 
+from hrtem_sim.optics.fft import ifft2
+
 
 @dataclass(frozen=True)
 class DetectorGrid:
@@ -106,7 +108,7 @@ def resample(field: torch.Tensor, grid: DetectorGrid) -> torch.Tensor:
         phase = 2 * math.pi * (fx[:, None] * ox + fy[None, :] * oy)
         ramp = torch.polar(torch.ones_like(phase), phase).to(cropped.dtype)
         scale = nx * ny / (size_in[0] * size_in[1])
-        image = torch.fft.ifft2(cropped * ramp).real * scale
+        image = ifft2(cropped * ramp).real * scale
         rows = torch.arange(h, device=field.device) % nx
         cols = torch.arange(w, device=field.device) % ny
         out.append(image.index_select(-2, rows).index_select(-1, cols))
