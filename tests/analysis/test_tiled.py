@@ -152,6 +152,20 @@ def test_numpy_input_and_bf16_precision() -> None:
     torch.testing.assert_close(half, expected, atol=3e-2, rtol=0)
 
 
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_on_cuda_matches_cpu() -> None:
+    """Windows run and stitched on the GPU give the CPU's probabilities, returned on the CPU."""
+    model = receptive_model()
+    image = torch.randn(1, 300, 280, generator=torch.Generator().manual_seed(5))
+    cpu = tiled_predict(model, image, window=128, batch_size=4)
+    gpu = tiled_predict(model, image, window=128, batch_size=4, device="cuda", stitch_device="cuda")
+    assert gpu.device.type == "cpu"
+    torch.testing.assert_close(gpu, cpu, atol=1e-5, rtol=0)
+    half = tiled_predict(model, image, window=128, batch_size=4, device="cuda", precision="bf16")
+    assert (half - cpu).abs().mean() < 1e-2  # bf16 on the CPU (float32 arithmetic): 1e-3
+
+
 @pytest.mark.parametrize(
     ("image", "message"),
     [

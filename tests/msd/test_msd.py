@@ -1,5 +1,7 @@
 """MSDNet against the plain per-layer ``torch.cat`` MSD-net (the oracle, defined here), in float32,
-float64 (gradcheck) and under bf16 autocast; parameter count, initialisation, memory and bad input."""
+float64 (gradcheck) and under bf16 autocast; parameter count, initialisation, memory and bad input.
+Also the plain ``F.conv2d`` MSD-net over one preallocated buffer (the cuDNN reference of
+benchmarks/msd.py), checked against MSDNet here."""
 
 import math
 
@@ -19,6 +21,41 @@ def reference(net: MSDNet, x: torch.Tensor) -> torch.Tensor:
         d = net.dilations[layer % len(net.dilations)]
         y = F.conv2d(F.pad(maps, (d, d, d, d), mode=mode), net.weights[layer], dilation=d)
         maps = torch.cat([maps, F.relu(y + net.biases[layer].view(1, -1, 1, 1))], dim=1)
+    return F.conv2d(maps, net.final_weight, net.final_bias)
+
+
+def reflect_index(n: int, d: int, device: torch.device) -> torch.Tensor:
+    """Indices [n + 2 d] of ``range(n)`` padded by ``d`` on each side by reflection (d < n)."""
+    i = torch.arange(-d, n + d, device=device).abs()
+    return (n - 1) - ((n - 1) - i).abs()
+
+
+def pad(maps: torch.Tensor, d: int, padding: str) -> torch.Tensor:
+    """``maps`` [B, C, H, W] padded by ``d`` px per side, as a new tensor whose backward keeps no
+    reference to ``maps`` (``F.pad``'s reflect mode keeps one), so ``maps`` may be written after."""
+    if padding == "zeros":
+        return F.pad(maps, (d, d, d, d))
+    rows, cols = (reflect_index(n, d, maps.device) for n in maps.shape[2:])
+    return maps.index_select(2, rows).index_select(3, cols)
+
+
+def conv2d_reference(net: MSDNet, x: torch.Tensor) -> torch.Tensor:
+    """The plain MSD-net on cuDNN (on a GPU) with ``net``'s parameters: one preallocated buffer of
+    all maps [B, c + d w, H, W] in the storage dtype (autocast's when on, else x's), layer l writing
+    ``F.relu(F.conv2d(pad(maps[:, :C_l])))`` into its w channels in place; autograd does the
+    backward, each layer keeping its padded input (O(d^2) maps, as any autograd MSD-net)."""
+    device = x.device.type
+    dtype = torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) else x.dtype
+    c, w = net.in_channels, net.width
+    maps = x.new_empty(x.shape[0], c + net.depth * w, *x.shape[2:], dtype=dtype)
+    maps[:, :c] = x
+    for layer in range(net.depth):
+        d = net.dilations[layer % len(net.dilations)]
+        cl = c + layer * w
+        y = F.conv2d(
+            pad(maps[:, :cl], d, net.padding), net.weights[layer], net.biases[layer], dilation=d
+        )
+        maps[:, cl : cl + w] = F.relu(y)
     return F.conv2d(maps, net.final_weight, net.final_bias)
 
 
@@ -104,6 +141,23 @@ def test_matches_reference_float32(
     for got, want in zip(grads, ref_grads, strict=True):
         assert got.dtype == torch.float32
         assert rel_err(got, want) < 1e-5
+
+
+@pytest.mark.parametrize("padding", ["reflect", "zeros"])
+def test_conv2d_reference_matches_msdnet_float64(padding: str) -> None:
+    torch.manual_seed(4)
+    net = randomised(MSDNet(2, 3, depth=14, width=2, dilations=(1, 3, 5), padding=padding)).double()
+    x = torch.randn(2, 2, 13, 11, dtype=torch.float64, requires_grad=True)
+    grad = torch.randn(2, 3, 13, 11, dtype=torch.float64)
+    params = [x, *net.parameters()]
+    got = conv2d_reference(net, x)
+    assert rel_err(got, net(x)) < 1e-12
+    # MSDNet accumulates gradients in float32: the float64 gradients are the torch.cat oracle's
+    want = reference(net, x)
+    for a, b in zip(
+        torch.autograd.grad(got, params, grad), torch.autograd.grad(want, params, grad), strict=True
+    ):
+        assert rel_err(a, b) < 1e-12
 
 
 def test_gradcheck_float64() -> None:
