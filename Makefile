@@ -15,11 +15,11 @@ SPEC ?= data_specs/nanoparticle.yaml
 PROFILE ?= small
 ARGS ?=
 
-.PHONY: help setup test test-slow lint simulate train ui clean
+.PHONY: help setup test test-slow gpu-check gpu-prepare lint simulate train ui clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
-	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+	@grep -hE '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-12s %s\n", $$1, $$2}'
 
 $(STAMP): $(addsuffix /pyproject.toml,$(PACKAGES)) requirements-dev.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -35,6 +35,12 @@ test: setup ## run the test suite (CI; under 15 min on 2 CPU cores)
 
 test-slow: setup ## run the heavy tests (full training, big images)
 	$(PY) -m pytest -m "slow or cuda" $(ARGS)
+
+gpu-check: setup ## on a GPU node: CUDA tests, bf16 training, DDP, GPU benchmarks; a table last (< 8 min)
+	$(PY) scripts/gpu-check $(ARGS)
+
+gpu-prepare: setup ## what gpu-check carries to a bare GPU machine: .gpu-check/ (tiny data, wheels)
+	$(PY) scripts/gpu-check --prepare
 
 lint: setup ## ruff check and format check
 	$(VENV)/bin/ruff check packages apps tests benchmarks

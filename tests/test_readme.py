@@ -69,6 +69,8 @@ SLOW = (
 NOT_HERE = {
     "make test": "it is this test suite",
     "make ui": "a server that runs until stopped; tests/msd/test_train.py runs a real mlflow server",
+    "make gpu-check": "needs a CUDA device; tests/test_gpu_check.py runs it here for its one line",
+    "make gpu-prepare": "downloads wheels from the package index",
     "hrtem simulate data_specs/nanoparticle.yaml --profile full --scheduler": "needs a dask cluster at HOST:8786 and hours",
     "hrtem train trainer=ddp trainer.devices=8": "needs 8 GPUs",
     "hrtem train resume=last": "needs an interrupted run; tests/msd/test_train.py resumes one",
