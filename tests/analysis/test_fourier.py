@@ -59,6 +59,24 @@ def test_one_pair_plus_noise_gives_large_ratio() -> None:
     assert k == pytest.approx(1 / 2.355, abs=0.03)
 
 
+def test_pairs_are_compared_within_the_brightest_family() -> None:
+    """On <110> the {200} pair is dimmer than the two {111} pairs: still on axis (ratio ~1, not
+    the ~9 of brightest over dimmest of any family). One {111} pair beside a weak {200} pair is
+    one set of fringes of its family: off axis (inf)."""
+    rng = np.random.default_rng(4)
+    mask = disc((12.8, 12.8), 9.0)
+    weak_200 = fringes(ZONE_AXIS[2:], rng) / 3.0  # a third of the amplitude: a ninth of the power
+    on_axis = (fringes(ZONE_AXIS[:2], rng) + weak_200) * mask + rng.normal(0, 0.5, (N, N))
+    result = peak_pair_ratio(on_axis, mask, SAMPLING)
+    assert [p.d_spacing for p in result.pairs] == [2.355, 2.355, 2.039]
+    assert result.pairs[0].intensity / result.pairs[-1].intensity > 5
+    assert result.status == "ok" and result.ratio < 1.5
+    tilted = (fringes(ZONE_AXIS[:1], rng) + weak_200) * mask + rng.normal(0, 0.5, (N, N))
+    result = peak_pair_ratio(tilted, mask, SAMPLING)
+    assert [p.d_spacing for p in result.pairs] == [2.355, 2.039]
+    assert result.status == "one pair" and np.isinf(result.ratio)
+
+
 def test_no_particle_is_a_result_not_a_crash() -> None:
     image = np.random.default_rng(2).normal(size=(N, N))
     result = peak_pair_ratio(image, np.zeros((N, N), dtype=bool), SAMPLING)
