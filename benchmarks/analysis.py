@@ -70,7 +70,7 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
     with torch.no_grad():
         model(frames[0][None, :, :64, :64].to(device))  # warm-up outside the measurement
     forward, in_model = model.forward, [0.0]
-    autocast = torch.autocast(args.device, AUTOCAST[args.precision], args.precision != "fp32")
+    autocast = mixed_precision(args)
 
     def timed_forward(x: torch.Tensor) -> torch.Tensor:
         synchronize(args.device)
@@ -111,6 +111,11 @@ def run_variant(variant: str, args: argparse.Namespace) -> dict[str, float]:
         "outside_model": (seconds - in_model[0]) / len(frames),
         "peak_mib": peak - before,
     }
+
+
+def mixed_precision(args: argparse.Namespace) -> torch.autocast:
+    """Autocast on ``--device`` in ``--precision`` (disabled for fp32)."""
+    return torch.autocast(args.device, AUTOCAST[args.precision], args.precision != "fp32")
 
 
 def synchronize(device: str) -> None:
@@ -161,7 +166,7 @@ def series_throughput(args: argparse.Namespace) -> tuple[float, float]:
     for frame in frames:
         tiled(model, frame, args)
     windows = len(frames) / (time.perf_counter() - start)
-    autocast = torch.autocast(args.device, AUTOCAST[args.precision], args.precision != "fp32")
+    autocast = mixed_precision(args)
     start = time.perf_counter()
     with torch.no_grad(), autocast:
         for frame in frames:

@@ -9,7 +9,7 @@ near 1 on axis and large (or infinite) off axis; a threshold on it marks interpr
 Pairs of different families are not compared: their brightness differs on axis too (structure
 factor, the microscope's transfer at each spacing), so a ratio across families is ~2-25 on
 axis (measured on the scene benchmark's particles with true masks: zone-axis accuracy 0.72 at
-1000 e-/Å^2 across families, 0.85 within the family, at the same threshold).
+1000 e-/Å^2 across families, 0.85 within the family, at the same threshold, 3.89).
 
 Conventions: images ``[H, W]`` in abTEM order (axis 0 = x), sampling in Å/px, spatial
 frequencies ``k = (kx, ky)`` in 1/Å, d-spacings in Å.
