@@ -199,6 +199,20 @@ def _group_file(config_dir: Path, group: str, choice: str) -> DictConfig:
     return _load(path)
 
 
+def _with_task_defaults(model: DictConfig, task: DictConfig, task_name: str) -> DictConfig:
+    """The model group with the task's own defaults for that model merged in (task key
+    ``models``: model name -> keys, e.g. a shallower MSD-net where the CPU budget needs more
+    steps); the command line's ``model.*`` still wins. The key is removed from the task."""
+    per_model = task.pop("models", None) or {}
+    unknown = sorted(set(per_model) - set(MODEL_SCHEMAS))
+    if unknown:
+        raise SpecError(
+            f"task {task_name!r}: models: unknown model(s) {', '.join(unknown)}; "
+            f"known: {', '.join(sorted(MODEL_SCHEMAS))}"
+        )
+    return OmegaConf.merge(model, per_model.get(str(model.get("name")), {}))
+
+
 def _split_overrides(overrides: list[str]) -> tuple[dict[str, str], list[str]]:
     groups, dotlist = {}, []
     for item in overrides:
@@ -231,6 +245,7 @@ def compose(
     }
     choices.update(groups)
     parts = {group: _group_file(config_dir, group, choices[group]) for group in GROUPS}
+    parts["model"] = _with_task_defaults(parts["model"], parts["task"], choices["task"])
     typed = _typed([base, {group: parts[group] for group in GROUPS}], dotlist)
     _resolve_paths(typed, config_dir.parent)
     return typed
