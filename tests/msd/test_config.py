@@ -51,19 +51,19 @@ def test_dotlist_overrides_are_typed() -> None:
 
 
 def test_a_task_sets_its_own_model_defaults(tmp_path: Path) -> None:
-    """configs/task/columns.yaml asks for a depth-50 MSD-net; the command line and other models
-    are untouched by it, and an unknown model name there is one clear error."""
-    assert compose(["task=columns"], CONFIGS).model.depth == 50
-    assert compose(["task=columns", "model.depth=100"], CONFIGS).model.depth == 100
-    assert compose(["task=nanoparticle"], CONFIGS).model.depth == 100
-    assert compose(["task=columns", "model=unet"], CONFIGS).model.depth == 4  # the U-Net's own
+    """configs/task/nanoparticle.yaml asks for a depth-50 MSD-net; the command line, other tasks
+    and other models are untouched by it, and an unknown model name there is one clear error."""
+    assert compose(["task=nanoparticle"], CONFIGS).model.depth == 50
+    assert compose(["task=nanoparticle", "model.depth=100"], CONFIGS).model.depth == 100
+    assert compose(["task=columns"], CONFIGS).model.depth == 100
+    assert compose(["model=unet"], CONFIGS).model.depth == 4  # the U-Net's own
     configs = tmp_path / "configs"
     shutil.copytree(CONFIGS, configs)
-    task = configs / "task" / "columns.yaml"
+    task = configs / "task" / "nanoparticle.yaml"
     task.write_text(task.read_text().replace("models: {msd:", "models: {vgg:"))
     with pytest.raises(SpecError) as error:
-        compose(["task=columns"], configs)
-    assert str(error.value) == "task 'columns': models: unknown model(s) vgg; known: msd, unet"
+        compose([], configs)
+    assert str(error.value) == "task 'nanoparticle': models: unknown model(s) vgg; known: msd, unet"
 
 
 def test_losses_belong_to_the_task() -> None:
