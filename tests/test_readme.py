@@ -74,7 +74,7 @@ NOT_HERE = {
     "hrtem simulate data_specs/nanoparticle.yaml --profile full --scheduler": "needs a dask cluster at HOST:8786 and hours",
     "hrtem train trainer=ddp trainer.devices=8": "needs 8 GPUs",
     "hrtem train resume=last": "needs an interrupted run; tests/msd/test_train.py resumes one",
-    "hrtem train task=columns model.depth=100 trainer.max_epochs=100": "hours on a CPU",
+    "hrtem train task=columns model.depth=50 trainer.max_epochs=100": "hours on a CPU",
     "hrtem train$": "the default run: `make train TASK=nanoparticle` runs it in make test-slow",
 }
 
