@@ -63,7 +63,7 @@ SLOW = (
     "hrtem simulate data_specs/mos2.yaml --profile small",
     "hrtem train task=mos2 model=unet seed=3",
     "hrtem train task=columns task.losses.dice=1.0",
-    "hrtem analyze calibrate-threshold --particles 60",
+    "hrtem analyze calibrate-threshold --particles 120",
     "hrtem train task=nanoparticle --scenes 8",
 )
 NOT_HERE = {

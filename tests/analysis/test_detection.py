@@ -5,7 +5,13 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from hrtem_analysis.detection import iou_matrix, match_particles, summarise, zone_class
+from hrtem_analysis.detection import (
+    iou_matrix,
+    match_particles,
+    summarise,
+    zone_by_shape,
+    zone_class,
+)
 from hrtem_core.errors import ImageError
 
 N = 64
@@ -86,6 +92,19 @@ def test_zone_accuracy_scores_only_on_axis_and_clearly_tilted_particles() -> Non
     particles["classified_on"] = [True, True, False]  # right, wrong, not scored
     row = summarise(frames, particles).iloc[0]
     assert row.zone_accuracy == 0.5 and row.zone_particles == 2
+
+
+def test_zone_accuracy_by_shape_counts_each_shape_apart() -> None:
+    frames, particles = scored(TRUTH.copy())
+    particles["shape"] = ["icosahedron", "decahedron", "icosahedron"]
+    particles["tilt"] = [0.0, 0.0, 12.0]
+    particles["classified_on"] = [False, True, True]  # both icosahedra wrong
+    table = zone_by_shape(particles).set_index("shape")
+    assert table.loc["icosahedron", ["particles", "on_axis", "accuracy"]].tolist() == [2, 1, 0.0]
+    assert table.loc["decahedron", ["particles", "on_axis", "accuracy"]].tolist() == [1, 1, 1.0]
+    assert summarise(frames, particles).iloc[0].zone_accuracy == pytest.approx(1 / 3)
+    particles["found"] = False
+    assert zone_by_shape(particles).empty
 
 
 def test_mismatched_label_images_are_one_error() -> None:

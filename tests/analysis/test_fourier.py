@@ -77,6 +77,33 @@ def test_pairs_are_compared_within_the_brightest_family() -> None:
     assert result.status == "one pair" and np.isinf(result.ratio)
 
 
+def test_a_weak_extra_pair_of_the_family_does_not_hide_the_zone_axis() -> None:
+    """Two equal {111} pairs (on <110>) and a weak third {111} pair, as a small twin domain or
+    the substrate adds: brightest over next-brightest stays ~1 where brightest over dimmest was
+    ~9 (the paper's rule, which sent on-axis twinned particles to ratios of 10-120)."""
+    rng = np.random.default_rng(5)
+    mask = disc((12.8, 12.8), 9.0)
+    weak = fringes([(140.0, 2.355)], rng) / 3.0
+    image = (fringes(ZONE_AXIS[:2], rng) + weak) * mask + rng.normal(0, 0.5, (N, N))
+    result = peak_pair_ratio(image, mask, SAMPLING)
+    assert [p.d_spacing for p in result.pairs] == [2.355] * 3
+    assert result.pairs[0].intensity / result.pairs[-1].intensity > 5
+    assert result.status == "ok" and result.ratio < 1.5
+
+
+def test_a_111_zone_axis_is_seen_in_its_220_fringes() -> None:
+    """<111> shows no {111} or {200} fringes, three {220} pairs 60 degrees apart: on axis."""
+    rng = np.random.default_rng(6)
+    mask = disc((12.8, 12.8), 9.0)
+    waves = [(angle, 1.442) for angle in (10.0, 70.0, 130.0)]
+    image = fringes(waves, rng) * mask + rng.normal(0, 0.5, (N, N))
+    result = peak_pair_ratio(image, mask, SAMPLING)
+    assert [p.d_spacing for p in result.pairs] == [1.442] * 3
+    assert result.status == "ok" and result.ratio < 1.5
+    tilted = fringes(waves[:1], rng) * mask + rng.normal(0, 0.5, (N, N))
+    assert peak_pair_ratio(tilted, mask, SAMPLING).status == "one pair"
+
+
 def test_no_particle_is_a_result_not_a_crash() -> None:
     image = np.random.default_rng(2).normal(size=(N, N))
     result = peak_pair_ratio(image, np.zeros((N, N), dtype=bool), SAMPLING)

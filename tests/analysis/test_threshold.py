@@ -3,6 +3,7 @@ analysis reads it from, and the calibration command end to end on a few simulate
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,7 @@ import pytest
 import yaml
 from hrtem_analysis.materials import load_material
 from hrtem_analysis.settings import AU_D_SPACINGS, Settings
-from hrtem_analysis.threshold import separate
+from hrtem_analysis.threshold import Population, separate
 from hrtem_cli.main import app
 from hrtem_core.errors import SpecError
 from typer.testing import CliRunner
@@ -44,7 +45,9 @@ def test_the_analysis_default_threshold_is_the_materials() -> None:
     au = load_material("au")
     written = yaml.safe_load((CONFIGS / "materials" / "au.yaml").read_text())
     assert au.threshold == written["threshold"] and au.d_spacings == AU_D_SPACINGS
-    assert au.threshold > 2.5  # <110> particles on axis reach ~3: the old default 2 cut them
+    # calibrated on the scene benchmark's population (shapes, zone axes, sizes), as shipped
+    assert au.calibration["population"] == asdict(Population())
+    assert au.calibration["on_axis"]["particles"] >= 50 and au.calibration["on_axis_kept"] > 0.95
     settings = Settings().resolved()
     assert (settings.threshold, settings.d_spacings) == (au.threshold, AU_D_SPACINGS)
     assert Settings(threshold=1.7).resolved().threshold == 1.7
@@ -63,19 +66,22 @@ def test_a_missing_or_broken_material_file_is_one_line(tmp_path: Path) -> None:
 
 def test_calibrate_threshold_writes_the_material_the_analysis_reads(tmp_path: Path) -> None:
     target, report = tmp_path / "au.yaml", tmp_path / "report"
-    args = ["analyze", "calibrate-threshold", "--particles", "4", "--out", str(target)]
+    args = ["analyze", "calibrate-threshold", "--particles", "4", "--diameter", "15", "25"]
+    args += ["--out", str(target)]
     result = CliRunner().invoke(app, [*args, "--report", str(report)])
     assert result.exit_code == 0, result.output
     ratios = pd.read_csv(report / "ratios.csv")
     assert ratios["kind"].tolist() == ["on axis", "tilted"] * 2
     assert (ratios.loc[ratios.kind == "tilted", "tilt"] >= 8).all()
+    assert ratios["diameter"].between(15, 25).all()
     material = load_material(target)
     assert (
         material.d_spacings == AU_D_SPACINGS and material.calibration["on_axis"]["particles"] == 2
     )
     assert target.read_text().startswith(
         "# Au: zone-axis threshold calibrated on simulations, made by\n"
-        "#   hrtem analyze calibrate-threshold --particles 4 --dose 1000 --sampling 0.2 --seed 0\n"
+        "#   hrtem analyze calibrate-threshold --particles 4 --dose 1000 --sampling 0.2 "
+        "--diameter 15 25 --seed 0\n"
     )
     assert f"threshold {material.threshold:g}: on axis kept" in result.stdout
     assert (report / "ratios.png").stat().st_size > 20_000

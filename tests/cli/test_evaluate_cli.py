@@ -43,6 +43,15 @@ def test_scene_benchmark_end_to_end(tmp_path: Path) -> None:
     for name in ("scene_metrics.png", "scene_example.png"):
         assert (out / name).stat().st_size > 0
     assert len(pd.read_csv(out / "scenes.csv")) == 6
+    lines = result.stdout.splitlines()
+    by_shape = lines.index("zone axis vs tilted, accuracy by shape:")
+    assert lines[by_shape + 1].split()[:2] == ["method", "dose"]
+    zone = pd.read_csv(out / "scene_zone.csv")
+    assert set(zone["method"]) <= {str(model), "classical", "truth"} and "truth" in set(
+        zone["method"]
+    )
+    particles = pd.read_csv(out / "scene_particles.csv").query("method == 'truth'")
+    assert zone.query("method == 'truth'")["particles"].sum() == len(particles)
 
 
 @pytest.mark.parametrize(

@@ -99,13 +99,14 @@ def evaluate(
     """
     uris = [model, *(compare or [])]
     if scenes:
-        from hrtem_analysis.scene_report import evaluate_scenes, table_text
+        from hrtem_analysis.scene_report import evaluate_scenes, table_text, zone_text
 
         result, files = evaluate_scenes(
             uris, scenes, parse_doses(doses or SCENE_DOSES), out, scene_size, data_root,
             workers, scene_spec, scene_profile, log=log,
         )  # fmt: skip
         typer.echo(table_text(result.summary))
+        typer.echo(zone_text(result.particles))
         typer.echo("wrote " + ", ".join(str(f) for f in files))
         return
     from hrtem_msd.evaluate import evaluate as run

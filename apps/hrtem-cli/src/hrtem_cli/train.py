@@ -73,7 +73,7 @@ def train(
         )
     if scenes and result.model_uri:
         from hrtem_analysis.scene_benchmark import default_setup
-        from hrtem_analysis.scene_report import benchmark_run, table_text
+        from hrtem_analysis.scene_report import benchmark_run, table_text, zone_text
 
         out = f"{config.out}/scenes/{result.run_id}"
         setup = default_setup(config.data.root)
@@ -81,4 +81,5 @@ def train(
             result.model_uri, result.run_id, scenes, doses, out, scene_size, setup
         )
         typer.echo(table_text(bench.summary))
+        typer.echo(zone_text(bench.particles))
         typer.echo(f"scene benchmark in {out} and the run's artifacts (scenes/)")

@@ -104,6 +104,40 @@ def zone_class(tilt: float) -> str | None:
     return "tilted" if tilt >= TILTED_TILT else None
 
 
+def zone_correct(found: pd.DataFrame) -> pd.Series:
+    """Whether each scored particle of ``found`` (rows with ``tilt`` [deg] and ``classified_on``)
+    was classified right: one bool per particle on axis or clearly tilted (:func:`zone_class`)."""
+    classes = found["tilt"].map(zone_class)
+    scored = classes.notna()
+    return found.loc[scored, "classified_on"].astype(bool) == (classes[scored] == "on")
+
+
+def zone_by_shape(particles: pd.DataFrame) -> pd.DataFrame:
+    """Zone-axis accuracy per method, dose and particle shape, over the found particles that are
+    on axis or clearly tilted: columns method, dose, shape, particles, on_axis (how many of them
+    are on axis), accuracy. The ratio sees a single crystal's tilt; a multiply twinned particle
+    has domains at many orientations, and a tilted icosahedron often shows crossed fringes of
+    another domain (see :mod:`hrtem_analysis.fourier`)."""
+    rows = []
+    found = particles[particles["found"].astype(bool)]
+    for (method, dose, shape), group in found.groupby(["method", "dose", "shape"], sort=False):
+        correct = zone_correct(group)
+        on_axis = group.loc[correct.index, "tilt"].map(zone_class) == "on"
+        rows.append(
+            {
+                "method": method,
+                "dose": float(dose),
+                "shape": shape,
+                "particles": len(correct),
+                "on_axis": int(on_axis.sum()),
+                "accuracy": _ratio(correct.sum(), len(correct)),
+            }
+        )
+    return pd.DataFrame(
+        rows, columns=["method", "dose", "shape", "particles", "on_axis", "accuracy"]
+    )
+
+
 def _ratio(total: float, count: float) -> float:
     return float(total / count) if count else float("nan")
 
@@ -121,9 +155,7 @@ def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
     for (method, dose), group in frames.groupby(["method", "dose"], sort=False):
         truth = particles[(particles["method"] == method) & (particles["dose"] == dose)]
         found = truth[truth["found"]]
-        classes = found["tilt"].map(zone_class)
-        scored = found[classes.notna()]
-        correct = (scored["classified_on"].astype(bool) == (classes[classes.notna()] == "on")).sum()
+        correct = zone_correct(found)
         predicted = group["predicted"].sum()
         rows.append(
             {
@@ -135,8 +167,8 @@ def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
                 "recall": _ratio(len(found), len(truth)),
                 "mean_iou": float(found["iou"].mean()) if len(found) else float("nan"),
                 "false_per_frame": _ratio(group["false"].sum(), len(group)),
-                "zone_accuracy": _ratio(correct, len(scored)),
-                "zone_particles": len(scored),
+                "zone_accuracy": _ratio(correct.sum(), len(correct)),
+                "zone_particles": len(correct),
                 "pixel_iou": _ratio(group["intersection"].sum(), group["union"].sum()),
             }
         )

@@ -2,7 +2,8 @@
 
 Files (written atomically under ``out``): ``scenes.csv`` (metrics per method and dose),
 ``scene_particles.csv`` (every true particle per method and dose: found, IoU, peak-pair ratio,
-classified on axis), ``scene_metrics.png`` (each metric against dose, one line per method) and
+classified on axis), ``scene_zone.csv`` (zone-axis accuracy per method, dose and particle
+shape), ``scene_metrics.png`` (each metric against dose, one line per method) and
 ``scene_example.png`` (one frame with the true and each method's predicted outlines).
 
 :func:`evaluate_scenes` is ``hrtem evaluate --scenes N``; :func:`benchmark_run` the same at the end
@@ -21,7 +22,7 @@ import pandas as pd
 from hrtem_core.atomic import atomic_write
 from matplotlib.figure import Figure
 
-from hrtem_analysis.detection import METRICS
+from hrtem_analysis.detection import METRICS, zone_by_shape
 from hrtem_analysis.scene_benchmark import (
     CLASSICAL,
     DOSES,
@@ -33,7 +34,7 @@ from hrtem_analysis.scene_benchmark import (
     scene_benchmark,
 )
 
-FILES = ("scenes.csv", "scene_particles.csv", "scene_metrics.png", "scene_example.png")
+FILES = ("scenes.csv", "scene_particles.csv", "scene_zone.csv", "scene_metrics.png", "scene_example.png")  # fmt: skip
 SHOWN = ["method", "dose", "precision", "recall", "mean_iou", "false_per_frame", "zone_accuracy", "pixel_iou"]  # fmt: skip
 LABELS = {
     "precision": "precision",
@@ -48,6 +49,19 @@ LABELS = {
 def table_text(summary: pd.DataFrame) -> str:
     """The summary as a fixed-width table for the screen."""
     return summary[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+
+
+def zone_text(particles: pd.DataFrame) -> str:
+    """Zone-axis accuracy per shape (rows: method and dose; columns: shape), for the screen."""
+    table = zone_by_shape(particles)
+    if table.empty:
+        return "zone axis vs tilted by shape: no particle found"
+    wide = table.pivot_table(
+        index=["method", "dose"], columns="shape", values="accuracy", sort=False
+    ).reset_index()
+    wide.columns.name = None
+    text = wide.to_string(index=False, float_format=lambda v: f"{v:.2f}", na_rep="-")
+    return "zone axis vs tilted, accuracy by shape:\n" + text
 
 
 def metrics_figure(summary: pd.DataFrame) -> Figure:
@@ -98,14 +112,16 @@ def example_figure(result: SceneResult) -> Figure:
 
 
 def write_report(result: SceneResult, out: str | Path) -> list[Path]:
-    """The four :data:`FILES` under ``out``, atomically; returns their paths."""
+    """The :data:`FILES` under ``out``, atomically; returns their paths."""
     out = Path(out)
     metrics, example = metrics_figure(result.summary), example_figure(result)
+    zone = zone_by_shape(result.particles)
     return [
         atomic_write(out / FILES[0], lambda tmp: result.summary.to_csv(tmp, index=False)),
         atomic_write(out / FILES[1], lambda tmp: result.particles.to_csv(tmp, index=False)),
-        atomic_write(out / FILES[2], lambda tmp: metrics.savefig(tmp, dpi=110, format="png")),
-        atomic_write(out / FILES[3], lambda tmp: example.savefig(tmp, dpi=110, format="png")),
+        atomic_write(out / FILES[2], lambda tmp: zone.to_csv(tmp, index=False)),
+        atomic_write(out / FILES[3], lambda tmp: metrics.savefig(tmp, dpi=110, format="png")),
+        atomic_write(out / FILES[4], lambda tmp: example.savefig(tmp, dpi=110, format="png")),
     ]
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-AU_D_SPACINGS = (2.355, 2.039)  # Au {111} and {200} [Å]
+AU_D_SPACINGS = (2.355, 2.039, 1.442)  # Au {111}, {200} and {220} [Å] (<111> shows only {220})
 WINDOW = 512  # [px at the model's sampling]
 OVERLAP = 0.5  # fraction of a window shared with its neighbour
 BATCH_SIZE = 8  # windows per forward pass

@@ -2,9 +2,11 @@
 
 A particle on a zone axis shows crossed fringes, so its peak-pair ratio
 (:func:`hrtem_analysis.fourier.peak_pair_ratio`) is small; tilted, one set of fringes survives
-and the ratio is large or infinite. How small "on axis" is depends on the material and the zone
-axis (an fcc <110> particle pairs {111} with dimmer {200} peaks: ratios near 2-3), so the
-threshold is calibrated: Au particles on amorphous carbon are simulated on axis (tilt 0-1°) and
+and the ratio is large or infinite. How small "on axis" is depends on the material, the shapes
+(a multiply twinned particle shows fringes of several domains) and the sizes, so the threshold is
+calibrated: Au particles on amorphous carbon, of the shapes, zone axes and sizes of the scene
+benchmark (``data_specs/benchmarks/scenes.yaml``: truncated octahedra, decahedra, icosahedra and
+random fcc cuts on <110>, <100> and <111>, 15-80 Å), are simulated on axis (tilt 0-1°) and
 tilted (8-15°) with the project's simulation (:mod:`hrtem_analysis.simulated_frames`), the ratio
 of each is measured with its true mask, and the threshold that separates the two best (highest
 balanced accuracy; among equals, the middle of the widest gap) is kept with the d-spacings it
@@ -32,16 +34,19 @@ KINDS = ("on axis", "tilted")
 
 @dataclass(frozen=True)
 class Population:
-    """The simulated particles: Au shapes and zone axes (crystal direction along the beam),
-    diameter [Å], tilt ranges [deg] on and off axis, a-C thickness [Å], lateral cell [Å]."""
+    """The simulated particles: Au shapes and zone axes (crystal direction along the beam; twinned
+    shapes only on 110), diameter range [Å], tilt ranges [deg] on and off axis, a-C thickness
+    [Å], and the a-C margin [Å] around each particle (its cell is its diameter + 2 margins)."""
 
-    shapes: list[str] = field(default_factory=lambda: ["truncated_octahedron", "fcc_random"])
-    zone_axes: list[str] = field(default_factory=lambda: ["110", "100"])
-    diameter: list[float] = field(default_factory=lambda: [20.0, 36.0])
+    shapes: list[str] = field(
+        default_factory=lambda: ["truncated_octahedron", "decahedron", "icosahedron", "fcc_random"]
+    )
+    zone_axes: list[str] = field(default_factory=lambda: ["110", "100", "111"])
+    diameter: list[float] = field(default_factory=lambda: [15.0, 80.0])
     on_axis_tilt: list[float] = field(default_factory=lambda: [0.0, 1.0])
     tilted: list[float] = field(default_factory=lambda: [8.0, 15.0])
     carbon: list[float] = field(default_factory=lambda: [10.0, 30.0])
-    cell: float = 48.0
+    margin: float = 12.0
 
 
 @dataclass(frozen=True)
@@ -85,6 +90,18 @@ def separate(on_axis: np.ndarray, tilted: np.ndarray) -> Separation:
     )
 
 
+# [Å]: one particle's size range, wider than the steps between an icosahedron's sizes (12 Å)
+SIZE_WINDOW = 15.0
+
+
+def size_window(diameter: list[float], rng: np.random.Generator) -> tuple[float, float]:
+    """A random window ``SIZE_WINDOW`` [Å] wide (narrower if the range is) within the diameter
+    range [Å] (min, max): one particle's size range, so that its cell is only as large as it."""
+    low, high = diameter
+    start = float(rng.uniform(low, max(low, high - SIZE_WINDOW)))
+    return start, min(high, start + SIZE_WINDOW)
+
+
 def simulate_ratios(
     particles: int,
     microscope: Microscope,
@@ -107,16 +124,18 @@ def simulate_ratios(
     rows = []
     for kind, index in tqdm(jobs, desc="particles", disable=not progress):
         name, tilt = kinds[kind]
+        rng = np.random.default_rng([seed, kind, index])
+        diameter = size_window(population.diameter, rng)
         params = AuParticleParams(
-            diameter=list(population.diameter),
+            diameter=list(diameter),
             shapes=list(population.shapes),
             zone_axes=list(population.zone_axes),
             tilt=list(tilt),
             substrates=["carbon"],
             substrate_thickness=list(population.carbon),
         )
-        rng = np.random.default_rng([seed, kind, index])
-        structure = build_structure("au_particle", params, (population.cell,) * 2, rng)
+        cell = diameter[1] + 2.0 * population.margin
+        structure = build_structure("au_particle", params, (cell, cell), rng)
         frame = simulate_frame(structure, microscope, seed=2 * index + kind)
         result = peak_pair_ratio(frame.image, frame.mask, frame.sampling, d_spacings)
         meta = structure.meta
