@@ -4,7 +4,7 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PYTHON ?= python3
-PACKAGES := packages/hrtem-core packages/hrtem-sim packages/hrtem-msd packages/hrtem-analysis apps/hrtem-cli
+PACKAGES := packages/hrtem-core packages/hrtem-sim packages/hrtem-msd packages/hrtem-analysis packages/hrtem-checks apps/hrtem-cli
 # What `pip install -e` gets: every package, hrtem-sim with the abTEM/ASE extra that simulating needs.
 EDITABLE := $(subst packages/hrtem-sim,packages/hrtem-sim[simulate],$(PACKAGES))
 STAMP := $(VENV)/.installed
@@ -56,7 +56,7 @@ train: setup ## train on a task with embedded defaults: make train TASK=nanopart
 
 UI_PORT ?= 5000
 ui: setup ## MLflow UI on 127.0.0.1:UI_PORT for mlflow.db and mlartifacts/ (or MLFLOW_TRACKING_URI)
-	@uri="$$($(PY) -c 'from hrtem_msd.tracking import tracking_uri; print(tracking_uri())')"; \
+	@uri="$$($(PY) -c 'from hrtem_msd.store.tracking import tracking_uri; print(tracking_uri())')"; \
 	case "$$uri" in http*) echo "MLflow tracks to the server $$uri: open it in a browser"; exit 0;; esac; \
 	echo "MLflow UI for $$uri on http://127.0.0.1:$(UI_PORT) (Ctrl-C stops it)"; \
 	exec $(VENV)/bin/mlflow ui --host 127.0.0.1 --port $(UI_PORT) --backend-store-uri "$$uri" \

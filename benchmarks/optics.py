@@ -75,7 +75,7 @@ def main() -> None:
         points, kinds, valid = pad_points(columns, classes, device=device)
         return render_columns(points, kinds, valid, grid)
 
-    from hrtem_msd.models import get_model
+    from hrtem_msd.nets import get_model
 
     model = get_model("msd", in_channels=3, out_channels=4, depth=args.depth).to(device)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)

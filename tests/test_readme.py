@@ -51,19 +51,19 @@ FAST = (
     "hrtem analyze particles frame_0001.dm4",
     "hrtem analyze series frames/",
     "hrtem analyze mos2 focal_series.tif",
-    "hrtem analyze vacancy-check",
-    "hrtem analyze series-check",
+    "hrtem check vacancies",
+    "hrtem check series",
     "make simulate SPEC=data_specs/columns.yaml PROFILE=tiny",
 )
 SLOW_IN_PROJECT = (  # minutes of simulation: make test-slow, on the project's tiny models
-    "hrtem evaluate --model models:/hrtem-nanoparticle@candidate --scenes",
+    "hrtem check scenes --model models:/hrtem-nanoparticle@candidate",
 )
 SLOW = (
     "make train TASK=nanoparticle",
     "hrtem simulate data_specs/mos2.yaml --profile small",
     "hrtem train task=mos2 model=unet seed=3",
     "hrtem train task=columns task.losses.dice=1.0",
-    "hrtem analyze calibrate-threshold --particles 120",
+    "hrtem check threshold --particles 120",
     "hrtem train task=nanoparticle --scenes 8",
 )
 NOT_HERE = {
@@ -121,7 +121,7 @@ def test_every_example_is_covered() -> None:
 
 def tiny_run(root: Path, *extra: str) -> str:
     from hrtem_msd.config import compose
-    from hrtem_msd.train import train
+    from hrtem_msd.training.train import train
 
     return train(
         compose(helpers.tiny(root, "trainer.max_epochs=2", *extra), helpers.CONFIGS)
@@ -156,7 +156,7 @@ def project(
     tiny_nanoparticle_root: Path, tiny_mos2: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, dict[str, str]]:
     """A project folder with the README's registered models and raw frames; its environment."""
-    from hrtem_msd.registry import promote
+    from hrtem_msd.store.registry import promote
 
     folder = tmp_path_factory.mktemp("project")
     uri = helpers.sqlite_store(tmp_path_factory, folder)

@@ -17,8 +17,8 @@ from pathlib import Path
 import numpy as np
 import torch
 from hrtem_core.cards import ModelCard
-from hrtem_msd.mlflow_model import save_model_data
-from hrtem_msd.models import build
+from hrtem_msd.nets import build
+from hrtem_msd.store.mlflow_model import save_model_data
 
 SAMPLING = 0.2  # [Å/px]
 SIZE = 128  # [px]

@@ -16,8 +16,8 @@ from hrtem_analysis.focal_series import (
     reference_channel,
     register_series,
 )
-from hrtem_analysis.mos2_scenes import scene_frames
 from hrtem_analysis.registration import drift
+from hrtem_checks.vacancies.scenes import scene_frames
 from hrtem_cli.main import app
 from hrtem_core.cards import ModelCard
 from hrtem_core.errors import SpecError

@@ -122,8 +122,8 @@ def test_bad_input_is_one_line_and_exit_1(tmp_path: Path) -> None:
     assert "model is for task 'mos2', expected 'nanoparticle'" in line
     line = one_line_error(["analyze", "particles", str(tmp_path / "single.npy"), "--model",
                            str(particle), "--material", "pt"])  # fmt: skip
-    assert "material 'pt': no file" in line and "calibrate-threshold" in line
-    line = one_line_error(["analyze", "series-check", "--model", str(tmp_path / "nope"),
+    assert "material 'pt': no file" in line and "hrtem check threshold" in line
+    line = one_line_error(["check", "series", "--model", str(tmp_path / "nope"),
                            "--columns-model", str(particle), "--out", str(tmp_path / "check")])  # fmt: skip
     assert "nope: model directory does not exist" in line
     assert not (tmp_path / "check").exists()  # nothing simulated
@@ -175,7 +175,7 @@ def test_series_check_prints_its_scores_and_writes_the_report(tmp_path: Path) ->
     out = tmp_path / "check"
     result = CliRunner().invoke(
         app,
-        ["analyze", "series-check", "--model", str(particle), "--columns-model", str(columns),
+        ["check", "series", "--model", str(particle), "--columns-model", str(columns),
          "--frames", "3", "--out", str(out)],
     )  # fmt: skip
     assert result.exit_code == 0, result.output

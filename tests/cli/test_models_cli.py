@@ -9,8 +9,8 @@ from pathlib import Path
 import mlflow
 import pytest
 from hrtem_cli.main import app
-from hrtem_msd.mlflow_model import log_model
-from hrtem_msd.tracking import experiment_for
+from hrtem_msd.store.mlflow_model import log_model
+from hrtem_msd.store.tracking import experiment_for
 from typer.testing import CliRunner
 
 _spec = importlib.util.spec_from_file_location(
@@ -77,7 +77,7 @@ def test_runs_compare_of_a_real_run_prints_what_ran(
     tiny_nanoparticle_root: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
 ) -> None:
     from hrtem_msd.config import compose
-    from hrtem_msd.train import train
+    from hrtem_msd.training.train import train
 
     uri = helpers.sqlite_store(tmp_path_factory, tmp_path)
     with helpers.tracking_to(uri), pytest.MonkeyPatch.context() as patch:

@@ -23,7 +23,7 @@ import mlflow
 import pytest
 import torch
 from hrtem_core.cards import ModelCard
-from hrtem_msd.models import build
+from hrtem_msd.nets import build
 from torch import nn
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

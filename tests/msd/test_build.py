@@ -7,8 +7,8 @@ import dataclasses
 import pytest
 import torch
 from hrtem_core.cards import ModelCard
-from hrtem_msd.models import MSDNet, UNet, build
-from hrtem_msd.models.errors import ModelError
+from hrtem_msd.nets import MSDNet, UNet, build
+from hrtem_msd.nets.errors import ModelError
 
 CARD = ModelCard(
     task="mos2",

@@ -9,10 +9,10 @@ import numpy as np
 import pytest
 import torch
 from hrtem_msd import SegmentationModule
-from hrtem_msd.column_metrics import ColumnDetection, score_detections
 from hrtem_msd.config import compose
-from hrtem_msd.datamodule import HRTEMDataModule
-from hrtem_msd.train import monitor
+from hrtem_msd.training.column_metrics import ColumnDetection, score_detections
+from hrtem_msd.training.datamodule import HRTEMDataModule
+from hrtem_msd.training.train import monitor
 from lightning.pytorch import Trainer, seed_everything
 from scipy import ndimage
 

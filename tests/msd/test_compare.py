@@ -9,10 +9,10 @@ import mlflow
 import pandas as pd
 import pytest
 import yaml
-from hrtem_msd.compare import compare_runs, plot_metric_curves
 from hrtem_msd.config import compose
-from hrtem_msd.tracking import TrackingError
-from hrtem_msd.train import train
+from hrtem_msd.evaluation.compare import compare_runs, plot_metric_curves
+from hrtem_msd.store.tracking import TrackingError
+from hrtem_msd.training.train import train
 
 _spec = importlib.util.spec_from_file_location(
     "mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py")

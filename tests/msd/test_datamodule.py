@@ -9,7 +9,7 @@ import pytest
 import torch
 from hrtem_core.errors import DatasetError
 from hrtem_msd.config import LabelConfig
-from hrtem_msd.datamodule import HRTEMDataModule, split_indices
+from hrtem_msd.training.datamodule import HRTEMDataModule, split_indices
 from hrtem_sim.optics import ImageFormationConfig, Range
 from scipy import ndimage
 

@@ -13,12 +13,12 @@ import pytest
 import torch
 from hrtem_core.errors import CardError, DatasetError
 from hrtem_msd import load_model
-from hrtem_msd.checkpoint import CheckpointError
 from hrtem_msd.config import compose
-from hrtem_msd.dataset_check import check_task_data
-from hrtem_msd.dataset_ready import FAILED, ensure_dataset, wait_for_dataset
-from hrtem_msd.mlflow_model import RegistryError
-from hrtem_msd.train import train
+from hrtem_msd.store.checkpoint import CheckpointError
+from hrtem_msd.store.mlflow_model import RegistryError
+from hrtem_msd.training.dataset_check import check_task_data
+from hrtem_msd.training.dataset_ready import FAILED, ensure_dataset, wait_for_dataset
+from hrtem_msd.training.train import train
 from hrtem_sim import dataset_card, dataset_path, load_spec
 
 _spec = importlib.util.spec_from_file_location(

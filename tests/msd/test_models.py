@@ -4,7 +4,7 @@ import pytest
 import torch
 from hrtem_core.errors import HRTEMError
 from hrtem_msd import MSDNet, UNet, get_model, list_models
-from hrtem_msd.models.errors import ModelError
+from hrtem_msd.nets.errors import ModelError
 
 
 def test_list_models() -> None:

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 from hrtem_msd import SegmentationModule
-from hrtem_msd.losses import SegmentationLoss
-from hrtem_msd.models.errors import ModelError
+from hrtem_msd.nets.errors import ModelError
+from hrtem_msd.training.losses import SegmentationLoss
 from lightning.pytorch import Trainer, seed_everything
 from lightning.pytorch.loggers import CSVLogger
 
@@ -168,7 +168,7 @@ def test_ddp_two_cpu_processes(tmp_path: Path) -> None:
 
 def test_figure_goes_to_mlflow_as_an_artifact(tmp_path: Path) -> None:
     import mlflow
-    from hrtem_msd.figures import log_figure, prediction_figure
+    from hrtem_msd.training.figures import log_figure, prediction_figure
     from lightning.pytorch.loggers import MLFlowLogger
 
     uri = f"sqlite:///{tmp_path}/mlflow.db"

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 from hrtem_core.errors import HRTEMError
 from hrtem_msd import MSDNet
-from hrtem_msd.models.errors import ModelError
+from hrtem_msd.nets.errors import ModelError
 
 
 def reference(net: MSDNet, x: torch.Tensor) -> torch.Tensor:

@@ -17,10 +17,10 @@ import torch
 import yaml
 from hrtem_core.cards import ModelCard
 from hrtem_msd import load_model
-from hrtem_msd.mlflow_model import RegistryError, log_model
-from hrtem_msd.normalise import normalise
-from hrtem_msd.registry import promote, registered_models, show_model
-from hrtem_msd.tracking import TrackingError, experiment_for
+from hrtem_msd.nets.normalise import normalise
+from hrtem_msd.store.mlflow_model import RegistryError, log_model
+from hrtem_msd.store.registry import promote, registered_models, show_model
+from hrtem_msd.store.tracking import TrackingError, experiment_for
 from torch import nn
 
 _spec = importlib.util.spec_from_file_location(
@@ -137,7 +137,7 @@ def test_logged_model_holds_no_pickle(tracking: str, logged: Logged) -> None:
     assert "python_model" not in mlmodel and "cloudpickle" not in mlmodel
     flavors = yaml.safe_load(mlmodel)["flavors"]
     assert list(flavors) == ["python_function"]
-    assert flavors["python_function"]["loader_module"] == "hrtem_msd.mlflow_model"
+    assert flavors["python_function"]["loader_module"] == "hrtem_msd.store.mlflow_model"
     signature = yaml.safe_load(mlmodel)["signature"]
     assert '"shape": [-1, 1, -1, -1]' in signature["inputs"]
     assert '"shape": [-1, 2, -1, -1]' in signature["outputs"]

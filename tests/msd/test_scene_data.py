@@ -5,7 +5,7 @@ from pathlib import Path
 
 import torch
 from hrtem_msd.config import LabelConfig
-from hrtem_msd.datamodule import HRTEMDataModule
+from hrtem_msd.training.datamodule import HRTEMDataModule
 from hrtem_sim import open_dataset
 from hrtem_sim.optics import ImageFormationConfig, Range
 

@@ -6,7 +6,7 @@ import itertools
 import time
 
 import torch
-from hrtem_msd.schedule import budget_cosine
+from hrtem_msd.training.schedule import budget_cosine
 from lightning.pytorch import LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, TensorDataset

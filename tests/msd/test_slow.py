@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from hrtem_msd.config import compose
-from hrtem_msd.train import train
+from hrtem_msd.training.train import train
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

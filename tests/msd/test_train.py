@@ -13,8 +13,8 @@ import torch
 from hrtem_core.errors import SpecError
 from hrtem_msd import load_model
 from hrtem_msd.config import compose
-from hrtem_msd.datamodule import HRTEMDataModule
-from hrtem_msd.train import resolve_auto, train
+from hrtem_msd.training.datamodule import HRTEMDataModule
+from hrtem_msd.training.train import resolve_auto, train
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -153,7 +153,7 @@ def test_ddp_and_bf16_log_exactly_one_run(
 def test_evaluate_sweeps_doses_of_a_registered_model(
     tiny_nanoparticle_root: Path, store: str, tmp_path: Path
 ) -> None:
-    from hrtem_msd.evaluate import evaluate
+    from hrtem_msd.evaluation.dose_sweep import evaluate
 
     train(compose(tiny(tiny_nanoparticle_root), CONFIGS))
     table = evaluate(

@@ -3,7 +3,7 @@
 import pytest
 import torch
 from hrtem_msd import UNet
-from hrtem_msd.models.errors import ModelError
+from hrtem_msd.nets.errors import ModelError
 
 
 @pytest.mark.parametrize("upsampling", ["bilinear", "transposed"])

@@ -1,4 +1,4 @@
-"""`hrtem evaluate`: test-set metrics of registered models against dose, or the scene benchmark."""
+"""`hrtem evaluate`: test-set metrics of registered models against dose (the scenes are `hrtem check scenes`)."""
 
 from __future__ import annotations
 
@@ -8,75 +8,21 @@ from typing import Annotated
 import typer
 
 from hrtem_cli.errors import one_line_errors
+from hrtem_cli.options import Model, parse_doses
 
 DOSES = "10,20,50,100,200,500,1000"
-SCENE_DOSES = "50,200,1000"
-
-
-def parse_doses(text: str) -> list[float]:
-    """ "10,20,50" -> [10.0, 20.0, 50.0]; a bad item is a BadParameter naming it."""
-    try:
-        return [float(item) for item in text.split(",") if item.strip()]
-    except ValueError:
-        raise typer.BadParameter(
-            f"doses must be comma-separated numbers in e-/Å^2, got {text!r}"
-        ) from None
 
 
 @one_line_errors()
 def evaluate(
-    model: Annotated[
-        str,
-        typer.Option(
-            "--model",
-            "-m",
-            help="Model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model or a directory.",
-        ),
-    ],
-    doses: Annotated[
-        str | None,
-        typer.Option(
-            help=f"Comma-separated doses [e-/Å^2] (default {DOSES}; with --scenes {SCENE_DOSES}).",
-            show_default=False,
-        ),
-    ] = None,
+    model: Model,
+    doses: Annotated[str, typer.Option(help="Comma-separated doses [e-/Å^2].")] = DOSES,
     compare: Annotated[
         list[str] | None,
         typer.Option(
             "--compare",
             "-c",
             help="Another model to sweep on the same test set (repeatable), e.g. the U-Net baseline.",
-        ),
-    ] = None,
-    scenes: Annotated[
-        int,
-        typer.Option(
-            help="Run the scene benchmark on this many held-out large frames (0: the dose sweep "
-            "on the test split).",
-            min=0,
-        ),
-    ] = 0,
-    scene_size: Annotated[
-        int, typer.Option(help="Side [px] of a scene frame, at the first model's sampling.", min=8)
-    ] = 1024,
-    scene_spec: Annotated[
-        Path | None,
-        typer.Option(
-            help="Spec of the scenes (default: data_specs/benchmarks/scenes.yaml).",
-            show_default=False,
-        ),
-    ] = None,
-    scene_profile: Annotated[
-        str | None, typer.Option(help="Profile of the scene spec (e.g. tiny).", show_default=False)
-    ] = None,
-    data_root: Annotated[Path, typer.Option(help="Where simulated scenes are cached.")] = Path(
-        "data"
-    ),
-    workers: Annotated[
-        int | None,
-        typer.Option(
-            help="Simulation workers for missing scenes (default: one per core; 0: this process).",
-            show_default=False,
         ),
     ] = None,
     out: Annotated[Path, typer.Option(help="Where the tables and plots go.")] = Path(
@@ -92,26 +38,14 @@ def evaluate(
 ) -> None:
     """Test-set IoU, Dice and F1 at each dose, as a table and a plot of metric against dose.
 
-    The test split and microscope ranges are those of the model's own training run. With
-    --scenes N: the scene benchmark of nanoparticle models instead, on N simulated large frames
-    (cached under --data-root): particle precision and recall (IoU >= 0.5), mean IoU, false
-    particles per frame and zone-axis accuracy per dose, beside a local-variance + Otsu baseline.
+    The test split and microscope ranges are those of the model's own training run: images like
+    the training data, so this says little about users' frames; `hrtem check` does (scenes,
+    series, vacancies).
     """
+    from hrtem_msd.evaluation.dose_sweep import evaluate as run
+
     uris = [model, *(compare or [])]
-    if scenes:
-        from hrtem_analysis.scene_report import evaluate_scenes, table_text, zone_text
-
-        result, files = evaluate_scenes(
-            uris, scenes, parse_doses(doses or SCENE_DOSES), out, scene_size, data_root,
-            workers, scene_spec, scene_profile, log=log,
-        )  # fmt: skip
-        typer.echo(table_text(result.summary))
-        typer.echo(zone_text(result.particles))
-        typer.echo("wrote " + ", ".join(str(f) for f in files))
-        return
-    from hrtem_msd.evaluate import evaluate as run
-
-    table = run(uris, parse_doses(doses or DOSES), out, overrides or [], log=log)
+    table = run(uris, parse_doses(doses), out, overrides or [], log=log)
     typer.echo(
         table[["model", "dose", "iou", "dice", "f1"]].to_string(index=False, float_format="%.3f")
     )

@@ -9,6 +9,7 @@ os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 import typer
 
 from hrtem_cli.analyze import app as analyze_app
+from hrtem_cli.check import app as check_app
 from hrtem_cli.evaluate import evaluate
 from hrtem_cli.models import app as models_app
 from hrtem_cli.mtf import app as mtf_app
@@ -27,7 +28,8 @@ app = typer.Typer(
 
 @app.callback()
 def main() -> None:
-    """hrtem: simulate datasets, fit the detector MTF, train, evaluate and analyse HR-TEM data."""
+    """hrtem: simulate datasets, fit the detector MTF, train, evaluate, analyse HR-TEM data and
+    check models on simulations with known truth."""
 
 
 app.command()(simulate)
@@ -37,6 +39,7 @@ app.add_typer(mtf_app, name="mtf")
 app.add_typer(models_app, name="models")
 app.add_typer(runs_app, name="runs")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(check_app, name="check")
 
 
 if __name__ == "__main__":

@@ -32,8 +32,8 @@ def _number(value: float | None) -> str:
 @one_line_errors()
 def list_() -> None:
     """Every registered model: newest version, aliases, last update."""
-    from hrtem_msd.registry import registered_models
-    from hrtem_msd.tracking import tracking_uri
+    from hrtem_msd.store.registry import registered_models
+    from hrtem_msd.store.tracking import tracking_uri
 
     models = registered_models()
     if not models:
@@ -55,7 +55,7 @@ def show(
     name: Annotated[str, typer.Argument(help="Registered model, e.g. hrtem-nanoparticle.")],
 ) -> None:
     """Versions of NAME (run, aliases, final metrics) and the model card of its newest version."""
-    from hrtem_msd.registry import show_model
+    from hrtem_msd.store.registry import show_model
 
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one small YAML
     details = show_model(name)
@@ -91,7 +91,7 @@ def promote(
     alias: Annotated[str, typer.Option(help="Alias to point at VERSION.")] = "champion",
 ) -> None:
     """Point ALIAS of NAME at VERSION (e.g. load it as models:/NAME@champion)."""
-    from hrtem_msd.registry import promote as set_alias
+    from hrtem_msd.store.registry import promote as set_alias
 
     set_alias(name, version, alias)
     typer.echo(f"models:/{name}@{alias} -> version {version}")

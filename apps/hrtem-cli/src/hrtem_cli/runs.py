@@ -54,7 +54,7 @@ def compare(
 ) -> None:
     """Table of the runs of TASK (architecture, depth, precision, devices, dataset, best metric,
     test metrics, duration), best first, and a PNG of METRIC against epoch."""
-    from hrtem_msd.compare import compare_runs, plot_metric_curves
+    from hrtem_msd.evaluation.compare import compare_runs, plot_metric_curves
 
     table = compare_runs(task, metric)
     if table.empty:

@@ -1,4 +1,4 @@
-"""`hrtem train`: compose the config from configs/ and overrides, then hand off to hrtem_msd.train."""
+"""`hrtem train`: compose the config from configs/ and overrides, then hand off to hrtem_msd.training.train."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import typer
 from hrtem_core.errors import SpecError
 
 from hrtem_cli.errors import one_line_errors
-from hrtem_cli.evaluate import SCENE_DOSES, parse_doses
+from hrtem_cli.options import SCENE_DOSES, parse_doses
 
 
 @one_line_errors()
@@ -46,15 +46,15 @@ def train(
     config = compose(list(overrides or []))
     doses = parse_doses(scene_doses)
     if scenes:  # checked before hours of training, not after
-        from hrtem_analysis.scene_benchmark import check_benchmark_doses
+        from hrtem_checks.scenes.benchmark import check_benchmark_doses
 
         check_benchmark_doses(doses)
         if config.task.name != "nanoparticle":
             raise SpecError(
                 f"--scenes benchmarks nanoparticle models; task is {config.task.name!r}"
             )
-    from hrtem_msd.train import monitor
-    from hrtem_msd.train import train as run
+    from hrtem_msd.training.train import monitor
+    from hrtem_msd.training.train import train as run
 
     result = run(config)
     if result.run_id is None:  # not rank 0
@@ -72,8 +72,8 @@ def train(
             f"model      {result.model_uri}" + (" (alias candidate)" if result.version else "")
         )
     if scenes and result.model_uri:
-        from hrtem_analysis.scene_benchmark import default_setup
-        from hrtem_analysis.scene_report import benchmark_run, table_text, zone_text
+        from hrtem_checks.scenes.benchmark import default_setup
+        from hrtem_checks.scenes.report import benchmark_run, table_text, zone_text
 
         out = f"{config.out}/scenes/{result.run_id}"
         setup = default_setup(config.data.root)

@@ -1,7 +1,7 @@
 """Atomic columns from a column-probability map, and their changes between frames.
 
 Detection (:func:`detect_columns`, :func:`columns_with_scores`, :func:`group_close`) and the
-one-to-one matching (:func:`match_columns`) are :mod:`hrtem_msd.points`' (the code that scores
+one-to-one matching (:func:`match_columns`) are :mod:`hrtem_msd.nets.points`' (the code that scores
 the columns model in training, so the analysis finds columns as they were scored). Positions are
 in pixels in the array's own order (abTEM's: axis 0 = x), or in Å after multiplying by the
 sampling [Å/px]. Between two frames a column is the same column when it lies within a distance
@@ -17,8 +17,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from hrtem_core.errors import ImageError
-from hrtem_msd.points import columns_with_scores, detect_columns, group_close, spacing
-from hrtem_msd.points import match_points as match_columns
+from hrtem_msd.nets.points import columns_with_scores, detect_columns, group_close, spacing
+from hrtem_msd.nets.points import match_points as match_columns
 
 __all__ = [
     "ColumnChanges",

@@ -39,7 +39,7 @@ from hrtem_analysis.tiled import tiled_predict
 from hrtem_analysis.vacancies import VacancyCount, count_vacancies
 
 if TYPE_CHECKING:
-    from hrtem_msd.trained import TrainedModel
+    from hrtem_msd.store.trained import TrainedModel
 
 INNER_DRIFT = 0.5  # [Å] an inner image's deviation from uniform drift (under half a bond)
 K_MAX = 0.8  # [1/Å] highest spatial frequency the registration uses

@@ -30,10 +30,10 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from hrtem_core.errors import ImageError
+from hrtem_core.readers.units import sampling_pair
 from scipy import ndimage
 
 from hrtem_analysis.settings import AU_D_SPACINGS
-from hrtem_analysis.tiled import sampling_pair
 
 
 @dataclass(frozen=True)

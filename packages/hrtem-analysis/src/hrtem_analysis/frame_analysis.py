@@ -40,7 +40,7 @@ from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
 
 if TYPE_CHECKING:
-    from hrtem_msd.trained import TrainedModel
+    from hrtem_msd.store.trained import TrainedModel
 
 Kind = Literal["particles", "mos2"]
 Models = dict[str, nn.Module]

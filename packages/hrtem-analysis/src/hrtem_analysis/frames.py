@@ -46,8 +46,7 @@ from hrtem_core.readers import (
     read_image,
     read_stack,
 )
-
-from hrtem_analysis.tiled import sampling_pair
+from hrtem_core.readers.units import sampling_pair
 
 
 @dataclass(frozen=True)

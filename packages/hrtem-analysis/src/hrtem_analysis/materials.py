@@ -2,7 +2,7 @@
 threshold on the peak-pair ratio calibrated for them on simulations.
 
 One YAML per material, ``configs/materials/<name>.yaml`` (the project's ``configs/``: see
-:func:`hrtem_core.paths.config_dir`), written by ``hrtem analyze calibrate-threshold``::
+:func:`hrtem_core.paths.config_dir`), written by ``hrtem check threshold``::
 
     # how it was made (command and numbers)
     name: au
@@ -56,7 +56,7 @@ def load_material(material: str | Path) -> Material:
         known = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
         raise SpecError(
             f"material {str(material)!r}: no file {path} (known: {', '.join(known) or 'none'}); "
-            "make one with `hrtem analyze calibrate-threshold`"
+            "make one with `hrtem check threshold`"
         )
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 
 import torch
-from hrtem_msd.trained import TrainedModel
+from hrtem_msd.store.trained import TrainedModel
 
 
 @functools.lru_cache(maxsize=4)
@@ -20,7 +20,7 @@ def analysis_model(uri: str, task: str | None = None) -> TrainedModel:
     is a RegistryError naming both. Loaded once per process and (uri, task); inference moves it
     to its device.
     """
-    from hrtem_msd.registry import load_model
+    from hrtem_msd.store.load import load_model
 
     return load_model(uri, task=task)
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 from hrtem_core.errors import ImageError
+from hrtem_core.readers.units import sampling_pair
 from torch import nn
 
 from hrtem_analysis.settings import BATCH_SIZE, MAX_RESAMPLE, OVERLAP, WINDOW
@@ -126,14 +127,6 @@ def _tile(
         windows = torch.stack([image[:, i : i + win[0], j : j + win[1]] for i, j in batch])
         merger.add(_predict_windows(model, windows, device, precision), batch)
     return merger.result()
-
-
-def sampling_pair(sampling: float | tuple[float, float]) -> tuple[float, float]:
-    """(sx, sy) [Å/px] from a scalar or a pair; each must be finite and > 0."""
-    pair = np.broadcast_to(np.asarray(sampling, dtype=float), (2,))
-    if not np.all(np.isfinite(pair) & (pair > 0)):
-        raise ImageError(f"sampling={sampling!r} [Å/px] must be finite and > 0")
-    return (float(pair[0]), float(pair[1]))
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -36,12 +36,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from hrtem_core.errors import ImageError
+from hrtem_core.readers.units import sampling_pair
 from scipy import ndimage
 from scipy.spatial import cKDTree
 
 from hrtem_analysis.columns import columns_with_scores, group_close
 from hrtem_analysis.settings import VACANCY_BORDER
-from hrtem_analysis.tiled import sampling_pair
 
 SPECIES = ("background", "Mo", "S2", "S1")
 

@@ -13,7 +13,7 @@ import os
 
 import torch
 
-from hrtem_msd.models.errors import ModelError
+from hrtem_msd.nets.errors import ModelError
 
 ENV = "HRTEM_NUM_THREADS"
 

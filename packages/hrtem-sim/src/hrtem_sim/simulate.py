@@ -8,7 +8,6 @@ with a remote scheduler the output directory must be on a file system the worker
 
 from __future__ import annotations
 
-import importlib.util
 import logging
 import time
 from collections.abc import Iterator
@@ -23,6 +22,7 @@ from hrtem_core.errors import DatasetError, HRTEMError
 from tqdm import tqdm
 
 from hrtem_sim.card import dataset_card
+from hrtem_sim.errors import require_simulation
 from hrtem_sim.shards import read_header, shard_name, write_shard
 from hrtem_sim.spec import DataSpec, dataset_path, spec_hash, spec_to_yaml
 from hrtem_sim.types import Sample, Structure
@@ -31,17 +31,6 @@ if TYPE_CHECKING:
     from distributed import Future
 
 log = logging.getLogger(__name__)
-SIMULATION_MODULES = ("abtem", "ase")
-
-
-def require_simulation(what: str = "simulating") -> None:
-    """An HRTEMError naming the extra to install when abTEM or ASE is missing."""
-    missing = [name for name in SIMULATION_MODULES if importlib.util.find_spec(name) is None]
-    if missing:
-        raise HRTEMError(
-            f"{what} needs {' and '.join(missing)}, which this install lacks: "
-            "pip install 'hrtem-sim[simulate]'"
-        )
 
 
 @dataclass(frozen=True)

@@ -235,7 +235,7 @@ def _check_structure(spec: DataSpec, source: str) -> None:
     """Build sample 0's structure (cheap, no abTEM): the generator checks params against the cell."""
     import numpy as np
 
-    from hrtem_sim.simulate import require_simulation
+    from hrtem_sim.errors import require_simulation
 
     require_simulation(f"{source}: checking the structure")
     from hrtem_sim.structures import build_structure

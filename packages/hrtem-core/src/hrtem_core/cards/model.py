@@ -38,7 +38,7 @@ class ModelCard:
     """How a network was trained and what its input must look like.
 
     task:           task name, e.g. "nanoparticle", "columns", "mos2".
-    architecture:   a name of ``hrtem_msd.models.get_model`` ("msd" or "unet").
+    architecture:   a name of ``hrtem_msd.nets.get_model`` ("msd" or "unet").
     model_args:     the network's constructor arguments besides in/out channels, e.g. {"depth": 100}.
     classes:        class names, index 0 = background; K = len(classes) output channels.
     in_channels:    C input channels, one per defocus value.

@@ -1,7 +1,7 @@
 """Microscope files as lazy stacks of images in abTEM's array order.
 
 Files store images with row = y; :meth:`Stack.read` returns them TRANSPOSED, so that axis -2 is x
-(abTEM's order, DESIGN.md). This is the one place where that happens. ``sampling = (sx, sy)``
+(abTEM's order, docs/architecture.md). This is the one place where that happens. ``sampling = (sx, sy)``
 [Å/px] comes from the file's metadata when it has any (nm, µm, pm converted to Å), else None;
 a pixel size outside :data:`~hrtem_core.readers.units.SAMPLING_RANGE` is no real-space sampling.
 Only real-space images and image stacks are read: spectra, spectrum images, diffraction

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+
+from hrtem_core.errors import ImageError
+
 Sampling = tuple[float, float] | None
 """(sx, sy) [Å/px] in abTEM's axis order, or None when the file does not say."""
 
@@ -35,3 +39,11 @@ def to_seconds(scale: float, units: Any) -> float | None:
 def pair(sx: float | None, sy: float | None) -> Sampling:
     """(sx, sy) when both are known, else None."""
     return (sx, sy) if sx is not None and sy is not None else None
+
+
+def sampling_pair(sampling: float | tuple[float, float]) -> tuple[float, float]:
+    """(sx, sy) [Å/px] from a scalar or a pair; each must be finite and > 0."""
+    pair = np.broadcast_to(np.asarray(sampling, dtype=float), (2,))
+    if not np.all(np.isfinite(pair) & (pair > 0)):
+        raise ImageError(f"sampling={sampling!r} [Å/px] must be finite and > 0")
+    return (float(pair[0]), float(pair[1]))

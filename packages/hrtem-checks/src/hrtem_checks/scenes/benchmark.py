@@ -1,0 +1,336 @@
+"""The scene benchmark: how well a nanoparticle model finds and classifies particles on frames like
+the users' (large, mostly amorphous carbon, several particles on and off their zone axes).
+
+1. Scenes: ``data_specs/benchmarks/scenes.yaml`` (a seed disjoint from training) with the cell
+   set to the frame, ``size`` px at the first model's sampling, and the exit waves simulated at
+   half that sampling; simulated once and cached under ``<root>/scenes-<spec hash>/`` like any
+   dataset (abTEM and ASE are imported only then; without them, one error naming the extra).
+2. Frames: each scene's exit wave through :class:`hrtem_sim.optics.ImageFormation` with the
+   microscope ranges of the nanoparticle task (``configs/task/nanoparticle.yaml``; one draw per
+   scene, the same at every dose), the detector at the model's sampling over the whole cell, at
+   each dose, in counts per pixel (what a camera gives). True particle masks are rendered per
+   particle on the same grid (discs of the task's label radius around its atoms, closed).
+3. Methods, each on the same raw frames: every model through the full analysis path
+   (:func:`hrtem_analysis.tiled_predict`, probability > 0.5, mask cleaning, particles, peak-pair
+   ratios; defaults of :class:`hrtem_analysis.settings.Settings`), the classical baseline
+   (:mod:`hrtem_checks.scenes.classical`, same cleaning) and "truth" (the true masks: detection 1.0 by
+   construction, its zone accuracy is the ceiling of the peak-pair classification).
+4. Scores per method and dose (:mod:`hrtem_checks.scenes.detection`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from hrtem_analysis.fourier import PeakPairResult, cleaning_pixels, particle_ratios, peak_pair_ratio
+from hrtem_analysis.models import default_device
+from hrtem_analysis.settings import Settings
+from hrtem_analysis.tiled import tiled_predict
+from hrtem_core.errors import SpecError
+from hrtem_sim.labels import pad_points, render_mask
+from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
+from hrtem_sim.spec import DataSpec, load_spec
+from hrtem_sim.types import Sample
+from torch import nn
+
+from hrtem_checks.scenes.classical import classical_mask
+from hrtem_checks.scenes.detection import match_particles, summarise
+
+DOSES = (50.0, 200.0, 1000.0)  # [e-/Å^2]
+SIZE = 1024  # [px] frame side at the model's sampling
+CLASSICAL = "classical"
+TRUTH = "truth"
+
+
+@dataclass(frozen=True)
+class Example:
+    """One frame for the outline figure: image ``[H, W]`` [counts], sampling [Å/px], dose,
+    true labels ``[H, W]`` and each method's predicted labels ``[H, W]``."""
+
+    image: np.ndarray
+    sampling: tuple[float, float]
+    dose: float
+    truth: np.ndarray
+    predicted: dict[str, np.ndarray]
+
+
+@dataclass(frozen=True)
+class SceneResult:
+    """summary: metrics per method and dose; frames, particles: the rows they summarise;
+    example: one frame with outlines; spec_hash and path: the cached scenes."""
+
+    summary: pd.DataFrame
+    frames: pd.DataFrame
+    particles: pd.DataFrame
+    example: Example
+    spec_hash: str
+    path: Path
+    size: int
+    sampling: float
+
+
+@dataclass(frozen=True)
+class SceneSetup:
+    """How scenes are made and imaged: spec file (and profile), microscope ranges and label radius
+    [Å] of the nanoparticle task, and where datasets are cached."""
+
+    spec: Path
+    optics: ImageFormationConfig
+    label_radius: float = 1.5
+    profile: str | None = None
+    root: Path = Path("data")
+    workers: int | None = None
+    settings: Settings = field(default_factory=Settings)
+
+
+def default_setup(
+    root: str | Path = "data",
+    workers: int | None = None,
+    spec: str | Path | None = None,
+    profile: str | None = None,
+) -> SceneSetup:
+    """The nanoparticle task's optics and label radius from ``configs/``, the scenes of ``spec``
+    (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as
+    written)."""
+    from hrtem_msd.config import compose, default_config_dir
+
+    task = compose(["task=nanoparticle"]).task
+    if spec is None:
+        spec = default_config_dir().resolve().parent / "data_specs" / "benchmarks" / "scenes.yaml"
+    return SceneSetup(Path(spec), task.optics, task.labels.radius, profile, Path(root), workers)
+
+
+def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int) -> DataSpec:
+    """The scenes' spec: ``scenes`` samples in a cell of ``size`` px at ``sampling`` [Å/px],
+    simulated at half that sampling. Its structure is checked when scenes are simulated
+    (:func:`simulate_scenes` fails before any work on a cell too small for its particles)."""
+    if scenes < 1 or size < 8:
+        raise SpecError(
+            f"scenes: need at least 1 scene of at least 8 px, got {scenes} of {size} px"
+        )
+    spec = load_spec(setup.spec, setup.profile)
+    extent = round(size * sampling, 6)
+    return dataclasses.replace(
+        spec,
+        samples=int(scenes),
+        structure=dataclasses.replace(spec.structure, cell=(extent, extent)),
+        simulation=dataclasses.replace(spec.simulation, sampling=sampling / 2),
+    )
+
+
+def simulate_scenes(spec: DataSpec, root: Path, workers: int | None, progress: bool) -> Path:
+    """The cached scenes of ``spec`` under ``root``, simulating the missing ones."""
+    from hrtem_sim.errors import require_simulation
+
+    require_simulation("the scene benchmark (simulating its scenes)")
+    from hrtem_sim.simulate import simulate_dataset
+
+    return simulate_dataset(spec, root, workers=workers, progress=progress)
+
+
+def frame_optics(
+    optics: ImageFormationConfig, dose: float, sampling: float, size: int
+) -> ImageFormationConfig:
+    """``optics`` at one ``dose`` [e-/Å^2], the detector at ``sampling`` [Å/px] over ``size`` px
+    from the cell's origin."""
+    return dataclasses.replace(
+        optics,
+        dose=Range(dose, dose),
+        detector_sampling=Range(sampling, sampling),
+        output_size=[size, size],
+        random_origin=False,
+    )
+
+
+def true_labels(sample: Sample, grid: DetectorGrid, radius: float) -> np.ndarray:
+    """Instance labels ``[H, W]`` (particle k + 1 of ``sample.meta["particles"]``) on ``grid``."""
+    labelled = sample.atoms.positions[sample.atoms.arrays["labelled"].astype(bool), :2]
+    ends = np.cumsum([p["n_atoms"] for p in sample.meta["particles"]])
+    labels = np.zeros(grid.shape, dtype=np.int64)
+    for k, points in enumerate(np.split(labelled, ends[:-1]) if len(ends) else [], start=1):
+        padded, _, valid = pad_points([points])
+        mask = render_mask(padded, valid, grid, radius=radius)[0].numpy().astype(bool)
+        labels[mask & (labels == 0)] = k
+    return labels
+
+
+def _predicted(
+    model: nn.Module, image: np.ndarray, sampling: tuple[float, float], settings: Settings
+) -> np.ndarray:
+    """The model's particle probability ``[H, W]`` on a raw frame ``[C, H, W]`` (tiled)."""
+    probabilities = tiled_predict(
+        model,
+        image,
+        window=settings.window,
+        overlap=settings.overlap,
+        batch_size=settings.batch_size,
+        sampling=sampling,
+        device=settings.device or default_device(),
+    )
+    return probabilities[model.config.class_index("particle")].numpy()
+
+
+def detect(
+    method: str,
+    models: dict[str, nn.Module],
+    image: np.ndarray,
+    truth: np.ndarray,
+    sampling: tuple[float, float],
+    settings: Settings,
+) -> tuple[np.ndarray, list[PeakPairResult]]:
+    """Labels ``[H, W]`` of ``method``'s particles on a raw frame ``[C, H, W]`` and the
+    peak-pair result of each: a model of ``models``, CLASSICAL or TRUTH (the labels ``truth``)."""
+    min_px, opening = cleaning_pixels(settings.min_area, settings.opening, sampling)
+    if method == TRUTH:
+        results = [
+            peak_pair_ratio(image[0], truth == k, sampling, settings.d_spacings, min_area=min_px)
+            for k in range(1, int(truth.max(initial=0)) + 1)
+        ]
+        return truth, results
+    if method == CLASSICAL:
+        mask = classical_mask(image[0], sampling)
+    else:
+        mask = _predicted(models[method], image, sampling, settings)
+    return particle_ratios(image[0], mask, sampling, min_px, settings.d_spacings, opening)
+
+
+FRAME_COLUMNS = ["method", "dose", "scene", "true", "predicted", "found", "false", "intersection", "union"]  # fmt: skip
+PARTICLE_COLUMNS = [
+    "method", "dose", "scene", "particle", "shape", "zone_axis", "tilt", "diameter", "found",
+    "iou", "ratio", "classified_on",
+]  # fmt: skip
+
+
+def score(
+    key: dict[str, object],
+    particles: list[dict],
+    truth: np.ndarray,
+    labels: np.ndarray,
+    results: list[PeakPairResult],
+    threshold: float,
+) -> tuple[dict[str, object], list[dict[str, object]]]:
+    """One frame row and one row per true particle (``particles``: the scene's meta, in label
+    order) of one method, dose and scene (``key``); see :data:`FRAME_COLUMNS`, :data:`PARTICLE_COLUMNS`."""
+    matches = match_particles(truth, labels)
+    frame = {
+        **key,
+        "true": len(matches.partner),
+        "predicted": matches.iou.shape[1],
+        "found": matches.found,
+        "false": matches.false,
+        "intersection": matches.intersection,
+        "union": matches.union,
+    }
+    rows = []
+    for k, (particle, partner) in enumerate(zip(particles, matches.partner, strict=True)):
+        ratio = results[partner - 1].ratio if partner else math.nan
+        rows.append(
+            {
+                **key,
+                "particle": k + 1,
+                "shape": particle["shape"],
+                "zone_axis": particle["zone_axis"],
+                "tilt": particle["tilt"],
+                "diameter": particle["diameter"],
+                "found": bool(partner),
+                "iou": float(matches.iou[k, partner - 1]) if partner else math.nan,
+                "ratio": ratio,
+                "classified_on": bool(math.isfinite(ratio) and ratio <= threshold)
+                if partner
+                else math.nan,
+            }
+        )
+    return frame, rows
+
+
+def check_benchmark_doses(doses: Sequence[float]) -> list[float]:
+    """``doses`` [e-/Å^2] as floats: one or more finite values > 0, else a SpecError."""
+    values = [float(d) for d in doses]
+    if not values or not all(math.isfinite(d) and d > 0 for d in values):
+        raise SpecError(f"doses: need one or more finite values > 0 e-/Å^2, got {list(doses)}")
+    return values
+
+
+def form_frame(
+    sample: Sample, optics: ImageFormationConfig, dose: float, sampling: float, size: int, seed: int
+) -> tuple[np.ndarray, DetectorGrid]:
+    """The raw frame ``[C, size, size]`` [counts per pixel] of a scene at ``dose`` and its grid;
+    the microscope is drawn from ``optics`` by (seed, scene index), the same at every dose."""
+    formation = ImageFormation(frame_optics(optics, dose, sampling, size))
+    params = formation.draw_fixed([int(sample.meta["index"])], seed)
+    wave = torch.from_numpy(np.ascontiguousarray(sample.exit_wave))[None]
+    grid = formation.grid(wave.shape[-2:], sample.sampling, params)
+    counts = dose * float(grid.sampling[0].prod())  # electrons per pixel of vacuum
+    image = formation(wave, sample.sampling, params)[0]
+    return (image * counts).numpy(), grid
+
+
+def scene_benchmark(
+    models: dict[str, nn.Module],
+    scenes: int,
+    doses: Sequence[float] = DOSES,
+    size: int = SIZE,
+    setup: SceneSetup | None = None,
+    progress: bool = True,
+) -> SceneResult:
+    """Score ``models`` (label -> loaded nanoparticle model), the classical baseline and the true
+    masks on ``scenes`` held-out frames of ``size`` px at each dose; see the module doc. The
+    example frame is the first scene at the dose nearest 200 e-/Å^2."""
+    from hrtem_sim import open_dataset, spec_hash
+    from tqdm import tqdm
+
+    doses = check_benchmark_doses(doses)
+    setup = setup or default_setup()
+    settings = setup.settings.resolved()  # the material's threshold and d-spacings
+    if not models:
+        raise SpecError("the scene benchmark needs at least one model")
+    for model in models.values():
+        model.config.class_index("particle")  # a CardError for a model of another task
+    sampling = float(next(iter(models.values())).config.sampling)
+    spec = scene_spec(setup, scenes, sampling, size)
+    path = simulate_scenes(spec, setup.root, setup.workers, progress)
+    methods = [*models, CLASSICAL, TRUTH]
+    shown = min(doses, key=lambda d: abs(math.log(d / 200.0)))
+    frames, particles, example = [], [], None
+    bar = tqdm(total=scenes * len(doses), desc="scene frames", unit="frame", disable=not progress)
+    with open_dataset(path) as dataset, bar:
+        for sample in dataset:
+            truth = None
+            for dose in doses:
+                image, grid = form_frame(sample, setup.optics, dose, sampling, size, spec.seed)
+                pixel = (float(grid.sampling[0, 0]), float(grid.sampling[0, 1]))
+                if truth is None:  # the same grid at every dose
+                    truth = true_labels(sample, grid, setup.label_radius)
+                predicted = {}
+                for method in methods:
+                    labels, results = detect(method, models, image, truth, pixel, settings)
+                    key = {"method": method, "dose": dose, "scene": int(sample.meta["index"])}
+                    frame, rows = score(
+                        key, sample.meta["particles"], truth, labels, results,
+                        settings.threshold,
+                    )  # fmt: skip
+                    frames.append(frame)
+                    particles += rows
+                    predicted[method] = labels
+                if example is None and dose == shown:
+                    example = Example(image[0], pixel, dose, truth, predicted)
+                bar.update()
+    frames_table = pd.DataFrame(frames, columns=FRAME_COLUMNS)
+    particles_table = pd.DataFrame(particles, columns=PARTICLE_COLUMNS)
+    return SceneResult(
+        summary=summarise(frames_table, particles_table),
+        frames=frames_table,
+        particles=particles_table,
+        example=example,
+        spec_hash=spec_hash(spec),
+        path=path,
+        size=size,
+        sampling=sampling,
+    )

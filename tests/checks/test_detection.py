@@ -1,0 +1,112 @@
+"""Particle matching and the scene benchmark's metrics on hand-built cases with known answers."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+from hrtem_checks.scenes.detection import (
+    iou_matrix,
+    match_particles,
+    summarise,
+    zone_by_shape,
+    zone_class,
+)
+from hrtem_core.errors import ImageError
+
+N = 64
+
+
+def squares(*corners: tuple[int, int], side: int = 10) -> np.ndarray:
+    """Label image [N, N]: square k + 1 of ``side`` px at each corner."""
+    labels = np.zeros((N, N), dtype=np.int64)
+    for k, (i, j) in enumerate(corners, start=1):
+        labels[i : i + side, j : j + side] = k
+    return labels
+
+
+TRUTH = squares((5, 5), (5, 40), (40, 20))
+
+
+def scored(predicted: np.ndarray, method: str = "m") -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Frame and particle rows of one frame, as the benchmark makes them (all tilts 0)."""
+    matches = match_particles(TRUTH, predicted)
+    frames = pd.DataFrame([{"method": method, "dose": 100.0, "predicted": matches.iou.shape[1],
+                            "false": matches.false, "intersection": matches.intersection,
+                            "union": matches.union}])  # fmt: skip
+    particles = pd.DataFrame(
+        {
+            "method": method,
+            "dose": 100.0,
+            "found": matches.partner > 0,
+            "iou": [
+                matches.iou[t, p - 1] if p else math.nan for t, p in enumerate(matches.partner)
+            ],
+            "tilt": 0.0,
+            "classified_on": [True if p else math.nan for p in matches.partner],
+        }
+    )
+    return frames, particles
+
+
+def test_a_perfect_predictor_scores_one() -> None:
+    predicted = np.zeros_like(TRUTH)
+    for old, new in ((1, 3), (2, 1), (3, 2)):  # same particles, other numbers
+        predicted[TRUTH == old] = new
+    row = summarise(*scored(predicted)).iloc[0]
+    assert (row.precision, row.recall, row.mean_iou, row.pixel_iou) == (1.0, 1.0, 1.0, 1.0)
+    assert row.false_per_frame == 0.0 and row.zone_accuracy == 1.0 and row.particles == 3
+
+
+def test_an_empty_predictor_has_recall_zero() -> None:
+    row = summarise(*scored(np.zeros_like(TRUTH))).iloc[0]
+    assert row.recall == 0.0 and row.false_per_frame == 0.0 and row.pixel_iou == 0.0
+    assert math.isnan(row.precision) and math.isnan(row.mean_iou)  # undefined, not 0 or 1
+
+
+def test_iou_threshold_and_false_particles() -> None:
+    # particle 1 shifted by 2 px (IoU 80/120), particle 2 by 5 px (IoU 50/150: missed), particle 3
+    # not predicted, and a blob on bare substrate
+    predicted = squares((7, 5), (5, 45), (50, 50), side=10)
+    predicted[50:60, 50:60] = 0
+    predicted[55:60, 0:5] = 3
+    iou = iou_matrix(TRUTH, predicted)
+    assert iou[0, 0] == pytest.approx(2 / 3) and iou[1, 1] == pytest.approx(1 / 3)
+    matches = match_particles(TRUTH, predicted)
+    assert matches.partner.tolist() == [1, 0, 0] and (matches.found, matches.false) == (1, 2)
+    row = summarise(*scored(predicted)).iloc[0]
+    assert row.recall == pytest.approx(1 / 3) and row.precision == pytest.approx(1 / 3)
+    assert row.mean_iou == pytest.approx(2 / 3) and row.false_per_frame == 2.0
+
+
+def test_zone_accuracy_scores_only_on_axis_and_clearly_tilted_particles() -> None:
+    assert [zone_class(t) for t in (0.0, 1.0, 4.0, 8.0, 15.0)] == [
+        "on",
+        "on",
+        None,
+        "tilted",
+        "tilted",
+    ]
+    frames, particles = scored(TRUTH.copy())
+    particles["tilt"] = [0.0, 12.0, 4.0]
+    particles["classified_on"] = [True, True, False]  # right, wrong, not scored
+    row = summarise(frames, particles).iloc[0]
+    assert row.zone_accuracy == 0.5 and row.zone_particles == 2
+
+
+def test_zone_accuracy_by_shape_counts_each_shape_apart() -> None:
+    frames, particles = scored(TRUTH.copy())
+    particles["shape"] = ["icosahedron", "decahedron", "icosahedron"]
+    particles["tilt"] = [0.0, 0.0, 12.0]
+    particles["classified_on"] = [False, True, True]  # both icosahedra wrong
+    table = zone_by_shape(particles).set_index("shape")
+    assert table.loc["icosahedron", ["particles", "on_axis", "accuracy"]].tolist() == [2, 1, 0.0]
+    assert table.loc["decahedron", ["particles", "on_axis", "accuracy"]].tolist() == [1, 1, 1.0]
+    assert summarise(frames, particles).iloc[0].zone_accuracy == pytest.approx(1 / 3)
+    particles["found"] = False
+    assert zone_by_shape(particles).empty
+
+
+def test_mismatched_label_images_are_one_error() -> None:
+    with pytest.raises(ImageError, match=r"true labels \(64, 64\) and predicted labels \(64, 63\)"):
+        iou_matrix(TRUTH, TRUTH[:, :-1])

@@ -1,0 +1,170 @@
+"""The scene benchmark end to end on tiny simulated scenes: true masks on the particles' atoms,
+known answers (the true masks score 1.0, a model that never says "particle" recall 0), cached
+scenes, the report files, and the MLflow records at the end of a training run."""
+
+from __future__ import annotations
+
+import dataclasses
+import importlib.util
+import math
+from pathlib import Path
+
+import mlflow
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from hrtem_checks.scenes.benchmark import (
+    CLASSICAL,
+    TRUTH,
+    SceneResult,
+    default_setup,
+    scene_benchmark,
+    scene_spec,
+    simulate_scenes,
+)
+from hrtem_checks.scenes.report import FILES, benchmark_run, description_text, write_report
+from hrtem_core.errors import SpecError
+from hrtem_msd import load_model
+from hrtem_sim import open_dataset
+from hrtem_sim.errors import StructureError
+
+
+def _load(name: str, path: Path):  # tests run with --import-mode=importlib
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+synthetic = _load("synthetic", Path(__file__).parents[1] / "analysis" / "synthetic.py")
+helpers = _load("mlflow_helpers", Path(__file__).parents[1] / "msd" / "mlflow_helpers.py")
+SIZE = 128  # [px] at synthetic.SAMPLING: 25.6 Å scenes
+
+
+def empty_model(folder: Path) -> Path:
+    """A nanoparticle model that never says "particle"."""
+    return synthetic.threshold_model(
+        folder, "nanoparticle", ["background", "particle"], [0.0, 0.0], [0.0, -100.0]
+    )
+
+
+@pytest.fixture(scope="module")
+def root(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("scenes-data")
+
+
+@pytest.fixture(scope="module")
+def result(root: Path, tmp_path_factory: pytest.TempPathFactory) -> SceneResult:
+    folder = tmp_path_factory.mktemp("models")
+    models = {
+        "empty": load_model(str(empty_model(folder / "empty"))),
+        "threshold": load_model(str(synthetic.particle_model(folder / "threshold"))),
+    }
+    setup = default_setup(root, workers=0, profile="tiny")
+    return scene_benchmark(models, 2, [200.0, 1000.0], SIZE, setup, progress=False)
+
+
+def test_true_masks_score_one_and_an_empty_model_recall_zero(result: SceneResult) -> None:
+    summary = result.summary.set_index(["method", "dose"])
+    assert set(summary.index) == {
+        (m, d) for m in ("empty", "threshold", CLASSICAL, TRUTH) for d in (200.0, 1000.0)
+    }
+    with open_dataset(result.path) as scenes:
+        n_true = sum(s.meta["n_particles"] for s in scenes)
+    assert n_true >= 2 and (summary["particles"] == n_true).all()
+    assert (summary["frames"] == 2).all()
+    for dose in (200.0, 1000.0):
+        truth = summary.loc[(TRUTH, dose)]
+        assert (truth.precision, truth.recall, truth.mean_iou, truth.pixel_iou) == (1, 1, 1, 1)
+        assert truth.false_per_frame == 0
+        empty = summary.loc[("empty", dose)]
+        assert empty.recall == 0 and empty.false_per_frame == 0 and math.isnan(empty.precision)
+    for column in ("precision", "recall", "mean_iou", "pixel_iou", "zone_accuracy"):
+        values = result.summary[column].dropna()
+        assert ((values >= 0) & (values <= 1)).all()
+
+
+def test_true_masks_lie_on_each_particles_atoms(result: SceneResult) -> None:
+    truth, sampling = result.example.truth, result.example.sampling
+    with open_dataset(result.path) as scenes:
+        sample = scenes[0]
+    labelled = sample.atoms.positions[sample.atoms.arrays["labelled"].astype(bool), :2]
+    ends = np.cumsum([p["n_atoms"] for p in sample.meta["particles"]])
+    for k, points in enumerate(np.split(labelled, ends[:-1]), start=1):
+        pixels = np.round(points / sampling).astype(int) % SIZE
+        assert (truth[pixels[:, 0], pixels[:, 1]] == k).all()
+    assert truth.max() == len(sample.meta["particles"]) and (truth == 0).mean() > 0.2
+
+
+def test_scenes_are_cached_by_spec_hash(result: SceneResult, root: Path) -> None:
+    setup = default_setup(root, workers=0, profile="tiny")
+    spec = scene_spec(setup, 2, synthetic.SAMPLING, SIZE)
+    stamps = {p: p.stat().st_mtime_ns for p in result.path.glob("shard-*.h5")}
+    assert simulate_scenes(spec, root, 0, progress=False) == result.path
+    assert {p: p.stat().st_mtime_ns for p in result.path.glob("shard-*.h5")} == stamps
+    assert result.path.name == f"scenes-{result.spec_hash}"
+    other = scene_spec(dataclasses.replace(setup, profile=None), 2, 0.275, 1024)
+    assert other.structure.cell == (281.6, 281.6) and other.simulation.sampling == 0.1375
+    small = scene_spec(dataclasses.replace(setup, profile=None), 2, 0.2, 64)
+    with pytest.raises(StructureError, match=r"^au_scene: a particle of diameter up to 80\.0 Å"):
+        simulate_scenes(small, root, 0, progress=False)
+    with pytest.raises(SpecError, match="need at least 1 scene of at least 8 px, got 0 of 64 px"):
+        scene_spec(setup, 0, 0.2, 64)
+
+
+def test_report_files_and_description(result: SceneResult, tmp_path: Path) -> None:
+    files = write_report(result, tmp_path)
+    assert [f.name for f in files] == list(FILES) and all(f.stat().st_size > 0 for f in files)
+    table = pd.read_csv(tmp_path / "scenes.csv")
+    assert table["recall"].tolist() == pytest.approx(result.summary["recall"].tolist(), nan_ok=True)
+    particles = pd.read_csv(tmp_path / "scene_particles.csv")
+    assert len(particles) == 2 * 4 * result.summary["particles"].iloc[0]
+    text = description_text(result)
+    assert text.startswith(
+        f"scene benchmark: 2 frames of 128^2 px at 0.2 Å/px (scenes {result.spec_hash})"
+    )
+    assert "- truth @ 1000 e-/Å^2: precision 1, recall 1, mean_iou 1" in text
+
+
+def test_benchmark_of_a_training_run_logs_to_it_and_its_version(
+    root: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    from hrtem_msd.store.mlflow_model import log_model
+    from hrtem_msd.store.tracking import experiment_for
+
+    net = load_model(str(synthetic.particle_model(tmp_path / "model")))
+    with helpers.tracking_to(helpers.sqlite_store(tmp_path_factory, tmp_path)):
+        with mlflow.start_run(experiment_id=experiment_for("nanoparticle")) as run:
+            uri, _ = log_model(net.net, net.config, registered_name="hrtem-nanoparticle")
+        setup = default_setup(root, workers=0, profile="tiny")
+        benchmark_run(uri, run.info.run_id, 1, [1000.0], tmp_path / "out", SIZE, setup, False)
+        client = mlflow.MlflowClient()
+        metrics = client.get_run(run.info.run_id).data.metrics
+        assert metrics["scenes/truth/recall"] == 1.0 and "scenes/model/false_per_frame" in metrics
+        logged = {f.path for f in client.list_artifacts(run.info.run_id, "scenes")}
+        assert logged == {f"scenes/{name}" for name in FILES}
+        description = client.get_model_version("hrtem-nanoparticle", "1").description
+    assert description.startswith("hrtem model card")
+    assert "scene benchmark: 1 frames of 128^2 px" in description
+
+
+def test_frames_of_vacuum_hold_the_dose_on_the_default_2048_grid() -> None:
+    """A flat exit wave on the benchmark's 2048^2 grid gives dose x pixel area counts per pixel
+    on two torch threads (torch 2.13's threaded ifft2 of one 2048^2 array gives ~1e-7 of that;
+    hrtem_sim.optics.fft normalises by hand)."""
+    from hrtem_checks.scenes.benchmark import form_frame
+    from hrtem_sim.types import Columns, Sample
+
+    empty = Columns(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    wave = np.ones((2048, 2048), dtype=np.complex64)
+    sample = Sample(wave, (0.1375, 0.1375), empty, None, {"index": 0, "particles": []})
+    optics = default_setup().optics
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        image, grid = form_frame(sample, optics, 200.0, 0.275, 1024, seed=1)
+    finally:
+        torch.set_num_threads(threads)
+    assert image.shape == (1, 1024, 1024) and grid.shape == (1024, 1024)
+    assert image.mean() == pytest.approx(200.0 * 0.275**2, rel=0.02)
