@@ -8,7 +8,7 @@ profile name (``tiny``, ``small``, ``full``) to a dot-list of overrides merged o
 
 :func:`load_spec` applies the profile, validates every key against the dataclasses below (the
 structure's ``params`` against ``hrtem_sim.structures.params_type(kind)``) and checks ranges.
-Any problem is one :class:`~hrtem_sim.errors.SpecError` naming the file and the key. The
+Any problem is one :class:`~hrtem_core.errors.SpecError` naming the file and the key. The
 resolved spec holds no profiles; :func:`spec_hash` hashes it, and :func:`dataset_path` names the
 dataset directory ``<root>/<name>-<hash>``.
 """
