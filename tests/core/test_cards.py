@@ -29,6 +29,7 @@ NEW_FIELDS = {
     "dose_range": [200.0, 2.0e4],
     "defocus_ranges": [[-160.0, -20.0], [-60.0, 60.0], [20.0, 160.0]],
     "dataset_card": "0f1e2d3c4b5a",
+    "substrates": ["clumped_carbon", "graded_carbon"],
     "metrics": {"test/iou": 0.61, "test/iou_S1": 0.37},
 }
 DATASET = {
@@ -66,6 +67,7 @@ def test_an_old_card_loads_with_nothing_recorded(tmp_path: Path) -> None:
     assert card.metrics == {}
     text = card.describe()
     assert "training crop: not recorded" in text and "dose: not recorded" in text
+    assert card.substrates is None and "substrates: not recorded" in text
 
 
 def test_describe_gives_units() -> None:
@@ -79,6 +81,7 @@ def test_describe_gives_units() -> None:
         for line in lines
     )
     assert "metrics: test/iou 0.61, test/iou_S1 0.37" in lines
+    assert "substrates: clumped_carbon, graded_carbon" in lines
 
 
 def test_a_missing_class_is_an_error_not_the_first_foreground() -> None:
@@ -156,6 +159,9 @@ def test_dataset_card_json_round_trip_and_hash() -> None:
     assert DatasetCard(**{**DATASET, "energy": 300e3}).card_hash != card.card_hash
     old = {k: v for k, v in DATASET.items() if k != "generator"}
     assert DatasetCard.from_dict(old).generator == UNKNOWN_GENERATOR
+    assert DatasetCard.from_dict(old).substrates == []  # a card from before the families
+    families = DatasetCard(**{**DATASET, "substrates": ["graded_carbon"]})
+    assert DatasetCard.from_json(families.to_json()) == families
 
 
 def test_bad_dataset_card_is_one_line() -> None:

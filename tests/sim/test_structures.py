@@ -8,7 +8,8 @@ import pytest
 from hrtem_sim import build_structure, group_columns, list_structures, params_type
 from hrtem_sim.errors import StructureError
 from hrtem_sim.structures import AuParticleParams, MoS2Params
-from hrtem_sim.structures.substrates import amorphous_carbon, carbon_number_density, ceo2_slab
+from hrtem_sim.structures.carbon import amorphous_carbon, carbon_number_density
+from hrtem_sim.structures.substrates import ceo2_slab
 from hrtem_sim.types import Structure
 from omegaconf import OmegaConf
 from omegaconf.errors import ConfigKeyError, ValidationError

@@ -32,4 +32,5 @@ def dataset_card(spec: DataSpec, generated_by: str | None = None) -> DatasetCard
         structure_kinds=[spec.structure.kind],
         samples=spec.samples,
         generator=generated_by or generator(),
+        substrates=sorted(set(getattr(spec.structure.params, "substrates", None) or [])),
     )

@@ -40,6 +40,8 @@ class DatasetCard:
     structure_kinds: the structure generators of the samples (e.g. ["au_particle"]).
     samples:         number of samples.
     generator:       the simulation code that wrote it, e.g. "hrtem-sim 0.2.0".
+    substrates:      the substrates its structures draw from, e.g. ["graded_carbon", "ceo2"]
+                     (the amorphous-carbon families among them); [] when not recorded.
     """
 
     spec_hash: str
@@ -53,6 +55,7 @@ class DatasetCard:
     structure_kinds: list[str]
     samples: int
     generator: str = UNKNOWN_GENERATOR
+    substrates: list[str] = dataclasses.field(default_factory=list)
 
     def __post_init__(self) -> None:
         check_values(dataclasses.asdict(self), "DatasetCard", CHECKS)
@@ -93,4 +96,5 @@ CHECKS: dict[str, Check] = {
     "structure_kinds": (list_of(is_str), "a list of strings"),
     "samples": (lambda v: is_int(v) and v >= 1, "an integer >= 1"),
     "generator": (is_str, "a string"),
+    "substrates": (list_of(is_str), "a list of strings"),
 }

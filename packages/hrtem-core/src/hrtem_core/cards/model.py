@@ -52,6 +52,8 @@ class ModelCard:
     dose_range:     (low, high) dose of the training images [e/Å^2].
     defocus_ranges: per channel (low, high) defocus [Å] of the training images.
     dataset_card:   hash of the DatasetCard of the training data.
+    substrates:     the substrates of the training data (amorphous-carbon families among them),
+                    from its DatasetCard; None when not recorded.
     metrics:        test metrics of the training run (name -> value).
     """
 
@@ -70,6 +72,7 @@ class ModelCard:
     dose_range: list[float] | None = None
     defocus_ranges: list[list[float]] | None = None
     dataset_card: str | None = None
+    substrates: list[str] | None = None
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -141,6 +144,7 @@ class ModelCard:
                 f"dose: {span(self.dose_range, 'e-/Å^2')}",
                 f"energy: {self.energy / 1e3:g} kV",
                 f"dataset: spec {self.spec_hash}, card {self.dataset_card or NOT_RECORDED}",
+                f"substrates: {', '.join(self.substrates) if self.substrates else NOT_RECORDED}",
                 f"metrics: {metrics or NOT_RECORDED}",
             ]
         )
@@ -192,5 +196,6 @@ CHECKS: dict[str, Check] = {
     "dose_range": (optional(_pair()), "(low, high) [e/Å^2] or null"),
     "defocus_ranges": (optional(list_of(_pair())), "a list of (low, high) [Å] or null"),
     "dataset_card": (optional(is_str), "a string or null"),
+    "substrates": (optional(list_of(is_str)), "a list of strings or null"),
     "metrics": (dict_of(is_number), "a mapping of metric names to numbers"),
 }

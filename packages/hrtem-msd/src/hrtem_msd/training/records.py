@@ -41,6 +41,7 @@ def model_card(
             for o in optics.defocus_offsets
         ],
         dataset_card=data.dataset.card.card_hash,
+        substrates=list(data.dataset.card.substrates) or None,
         metrics=dict(metrics or {}),
     )
 

@@ -19,6 +19,7 @@ from ase import Atoms
 
 from hrtem_sim.errors import StructureError
 from hrtem_sim.structures.au_shapes import SHAPES, ZONE_DIRECTIONS, au_cluster, zone_direction
+from hrtem_sim.structures.carbon import CARBON_FAMILIES
 from hrtem_sim.structures.orientation import orient
 from hrtem_sim.structures.ranges import (
     check_choices,
@@ -32,7 +33,8 @@ from hrtem_sim.types import Structure
 
 KIND = "au_particle"
 ZONE_AXES = ("110", "100", "111")
-SUBSTRATES = ("carbon", "ceo2", "none")
+SUBSTRATES = ("carbon", "ceo2", "none")  # the default choice
+KNOWN_SUBSTRATES = (*CARBON_FAMILIES, "ceo2", "none")
 
 
 @dataclass
@@ -45,7 +47,8 @@ class AuParticleParams:
                          decahedron's five-fold axis, the icosahedron's two-fold axis).
     zone_axes:           subset of ``110``, ``100``, ``111``: the crystal direction along the beam.
     tilt:                off-axis tilt [deg] about a random in-plane axis.
-    substrates:          subset of ``carbon`` (amorphous, 2.0 g/cm^3), ``ceo2`` ((111) slab), ``none``.
+    substrates:          subset of the amorphous-carbon families (``carbon``: 2.0 g/cm^3, and the
+                         others of :mod:`hrtem_sim.structures.carbon`), ``ceo2`` ((111) slab), ``none``.
     substrate_thickness: [Å].
     margin:              least distance [Å] from the particle to the lateral cell edges.
     vacuum:              empty space [Å] below and above the atoms along z.
@@ -120,7 +123,7 @@ def build_au_particle(
             f"on each side needs {checked.diameter[1] + 2.0 * margin} Å; the cell is "
             f"{cell[0]} x {cell[1]} Å"
         )
-    substrates, thicknesses = check_substrates(KIND, params, SUBSTRATES)
+    substrates, thicknesses = check_substrates(KIND, params, KNOWN_SUBSTRATES)
     particle, particle_meta = draw_particle(rng, checked, params.lattice_constant)
     substrate_kind = choose(rng, substrates)
     thickness = 0.0 if substrate_kind == "none" else draw(rng, thicknesses)

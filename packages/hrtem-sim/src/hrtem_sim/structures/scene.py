@@ -31,6 +31,7 @@ from ase import Atoms
 
 from hrtem_sim.errors import StructureError
 from hrtem_sim.structures.au_shapes import SHAPES
+from hrtem_sim.structures.carbon import CARBON_FAMILIES
 from hrtem_sim.structures.gold import (
     ZONE_AXES,
     CheckedParticle,
@@ -43,7 +44,7 @@ from hrtem_sim.structures.substrates import substrate_slab
 from hrtem_sim.types import Structure
 
 KIND = "au_scene"
-SUBSTRATES = ("carbon", "holey_carbon", "ceo2", "none")
+SUBSTRATES = (*CARBON_FAMILIES, "holey_carbon", "ceo2", "none")
 PLACEMENT_ATTEMPTS = 200
 
 
@@ -57,9 +58,11 @@ class AuSceneParams:
     shapes, zone_axes:   as ``au_particle``.
     tilt:                off-axis tilt [deg] of the particles not on their zone axis.
     on_axis_fraction:    share of particles exactly on their zone axis (tilt 0).
-    substrates:          drawn uniformly from this list (repeat a name to weight it) among
-                         ``carbon`` (amorphous, 2.0 g/cm^3), ``holey_carbon`` (carbon with round
-                         holes of vacuum), ``ceo2`` ((111) slab) and ``none``.
+    substrates:          drawn uniformly from this list (repeat a name to weight it) among the
+                         amorphous-carbon families (:mod:`hrtem_sim.structures.carbon`: ``carbon``
+                         at 2.0 g/cm^3, ``graded_carbon``, ``graphitic_carbon``,
+                         ``contaminated_carbon``, ``clumped_carbon``), ``holey_carbon`` (carbon
+                         with round holes of vacuum), ``ceo2`` ((111) slab) and ``none``.
     substrate_thickness: [Å].
     holes:               number of holes in holey carbon.
     hole_diameter:       [Å].

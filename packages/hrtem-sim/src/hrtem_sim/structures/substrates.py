@@ -3,9 +3,9 @@
 Each returns ASE ``Atoms`` with positions in [0, Lx) x [0, Ly) and z from 0 up (Å), cell
 (Lx, Ly, slab height).
 
-- ``amorphous_carbon``: random close packing of C at a mass density (default 2.0 g/cm^3,
-  0.1003 atoms/Å^3) with a minimum C–C distance (default 1.3 Å), periodic in x and y.
-- ``holey_carbon``: amorphous carbon with round holes (vacuum) cut through it, centres anywhere in
+- amorphous carbon of one of several structure families (:mod:`hrtem_sim.structures.carbon`:
+  ``carbon``, ``graded_carbon``, ``graphitic_carbon``, ``contaminated_carbon``, ``clumped_carbon``);
+- ``holey_carbon``: amorphous carbon (family ``carbon``) with round holes (vacuum) cut through it, centres anywhere in
   the cell (holes wrap across the periodic edges like the carbon).
 - ``ceo2_slab``: fluorite CeO2 (a = 5.411 Å) with [111] along the beam: stoichiometric O–Ce–O
   trilayers (the (111) surface, ceria's lowest-energy facet, on which Au particles sit),
@@ -19,65 +19,14 @@ from __future__ import annotations
 
 import numpy as np
 from ase import Atoms
-from ase.data import atomic_masses, atomic_numbers
 from scipy.spatial import cKDTree
 
 from hrtem_sim.columns import wrap
-from hrtem_sim.errors import StructureError
+from hrtem_sim.structures.carbon import FAMILIES, amorphous_carbon
 from hrtem_sim.structures.orientation import about_z, direction_to_z
 
-_AVOGADRO = 6.02214076e23
 CEO2_LATTICE = 5.411  # Å
 _SEAM_DISTANCE = 2.0  # Å
-
-
-def carbon_number_density(density: float) -> float:
-    """Atoms per Å^3 of carbon at a mass ``density`` [g/cm^3]."""
-    return density / atomic_masses[atomic_numbers["C"]] * _AVOGADRO * 1e-24
-
-
-def amorphous_carbon(
-    cell: tuple[float, float],
-    thickness: float,
-    rng: np.random.Generator,
-    density: float = 2.0,
-    min_distance: float = 1.3,
-) -> Atoms:
-    """Amorphous carbon filling (Lx, Ly) x [0, thickness) [Å] at ``density`` [g/cm^3].
-
-    Vectorised random sequential addition: batches of uniform candidates, each dropped when it lies
-    within ``min_distance`` [Å] (periodic in x, y) of an accepted atom or of an earlier candidate.
-    """
-    lx, ly = cell
-    n_target = round(carbon_number_density(density) * lx * ly * thickness)
-    # z is not periodic: a box taller than the slab by more than min_distance never wraps.
-    box = np.array([lx, ly, thickness + 2.0 * min_distance])
-    scale = np.array([lx, ly, thickness])
-    accepted = np.zeros((0, 3))
-    for _ in range(50):
-        missing = n_target - len(accepted)
-        if missing <= 0:
-            break
-        candidates = wrap(rng.random((int(missing * 1.3) + 16, 3)) * scale, box)
-        if len(accepted):
-            distance, _ = cKDTree(accepted, boxsize=box).query(
-                candidates, distance_upper_bound=min_distance
-            )
-            candidates = candidates[np.isinf(distance)]
-        pairs = cKDTree(candidates, boxsize=box).query_pairs(min_distance, output_type="ndarray")
-        candidates = np.delete(candidates, np.unique(pairs.max(axis=1, initial=0)), axis=0)
-        accepted = np.concatenate([accepted, candidates[:missing]])
-    if len(accepted) < n_target:
-        raise StructureError(
-            f"amorphous carbon: cannot pack {n_target} atoms at {density} g/cm^3 with a minimum "
-            f"distance of {min_distance} Å (placed {len(accepted)})"
-        )
-    return Atoms(
-        numbers=np.full(len(accepted), 6),
-        positions=accepted,
-        cell=[lx, ly, thickness],
-        pbc=[1, 1, 0],
-    )
 
 
 def holey_carbon(
@@ -105,10 +54,11 @@ def substrate_slab(
     rng: np.random.Generator,
     holes: list[tuple[float, float, float]] = (),
 ) -> tuple[Atoms, int]:
-    """The substrate ``kind`` ("carbon", "holey_carbon", "ceo2" or "none"; z from 0) and, for
-    CeO2, its trilayer count (else 0). holes: (x, y, diameter) [Å] of holey carbon."""
-    if kind == "carbon":
-        return amorphous_carbon(cell, thickness, rng), 0
+    """The substrate ``kind`` (a carbon family of :data:`hrtem_sim.structures.carbon.FAMILIES`,
+    "holey_carbon", "ceo2" or "none"; z from 0) and, for CeO2, its trilayer count (else 0).
+    holes: (x, y, diameter) [Å] of holey carbon."""
+    if kind in FAMILIES:
+        return FAMILIES[kind](cell, thickness, rng), 0
     if kind == "holey_carbon":
         return holey_carbon(cell, thickness, list(holes), rng), 0
     if kind == "ceo2":
