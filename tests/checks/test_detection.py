@@ -31,7 +31,8 @@ TRUTH = squares((5, 5), (5, 40), (40, 20))
 def scored(predicted: np.ndarray, method: str = "m") -> tuple[pd.DataFrame, pd.DataFrame]:
     """Frame and particle rows of one frame, as the benchmark makes them (all tilts 0)."""
     matches = match_particles(TRUTH, predicted)
-    frames = pd.DataFrame([{"method": method, "dose": 100.0, "predicted": matches.iou.shape[1],
+    frames = pd.DataFrame([{"method": method, "dose": 100.0, "true": len(matches.partner),
+                            "predicted": matches.iou.shape[1],
                             "false": matches.false, "intersection": matches.intersection,
                             "union": matches.union}])  # fmt: skip
     particles = pd.DataFrame(
@@ -43,6 +44,7 @@ def scored(predicted: np.ndarray, method: str = "m") -> tuple[pd.DataFrame, pd.D
                 matches.iou[t, p - 1] if p else math.nan for t, p in enumerate(matches.partner)
             ],
             "tilt": 0.0,
+            "diameter": [12.0, 20.0, 40.0][: len(matches.partner)],  # [Å]: one per size class
             "classified_on": [True if p else math.nan for p in matches.partner],
         }
     )
@@ -77,6 +79,16 @@ def test_iou_threshold_and_false_particles() -> None:
     row = summarise(*scored(predicted)).iloc[0]
     assert row.recall == pytest.approx(1 / 3) and row.precision == pytest.approx(1 / 3)
     assert row.mean_iou == pytest.approx(2 / 3) and row.false_per_frame == 2.0
+    # found: the 1 nm particle only; no substrate-only frame in this set
+    assert (row["recall_1nm"], row["recall_1.5-3nm"], row["recall_3nm+"]) == (1.0, 0.0, 0.0)
+    assert math.isnan(row.false_per_empty_frame)
+
+
+def test_false_particles_on_substrate_only_frames_are_counted_apart() -> None:
+    frames, particles = scored(squares((5, 5), (5, 40), (40, 20)))
+    bare = pd.DataFrame([{**frames.iloc[0].to_dict(), "true": 0, "predicted": 3, "false": 3}])
+    row = summarise(pd.concat([frames, bare]), particles).iloc[0]
+    assert row.false_per_empty_frame == 3.0 and row.false_per_frame == 1.5
 
 
 def test_zone_accuracy_scores_only_on_axis_and_clearly_tilted_particles() -> None:
@@ -110,3 +122,13 @@ def test_zone_accuracy_by_shape_counts_each_shape_apart() -> None:
 def test_mismatched_label_images_are_one_error() -> None:
     with pytest.raises(ImageError, match=r"true labels \(64, 64\) and predicted labels \(64, 63\)"):
         iou_matrix(TRUTH, TRUTH[:, :-1])
+
+
+def test_frames_of_substrate_only_are_scored_without_particles() -> None:
+    """A set of substrate-only frames: no particle rows at all, false particles still counted."""
+    frames = pd.DataFrame([{"method": "m", "dose": 100.0, "true": 0, "predicted": 2, "false": 2,
+                            "intersection": 0, "union": 40}])  # fmt: skip
+    particles = pd.DataFrame([], columns=["method", "dose", "found", "iou", "tilt", "diameter", "classified_on", "shape"])  # fmt: skip
+    row = summarise(frames, particles).iloc[0]
+    assert row.false_per_empty_frame == 2.0 and row.precision == 0.0 and math.isnan(row.recall)
+    assert zone_by_shape(particles).empty

@@ -14,11 +14,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+import yaml
 from hrtem_checks.scenes.benchmark import (
     CLASSICAL,
     TRUTH,
     SceneResult,
     default_setup,
+    exposure,
     scene_benchmark,
     scene_spec,
     simulate_scenes,
@@ -26,7 +28,7 @@ from hrtem_checks.scenes.benchmark import (
 from hrtem_checks.scenes.report import FILES, benchmark_run, description_text, write_report
 from hrtem_core.errors import SpecError
 from hrtem_msd import load_model
-from hrtem_sim import open_dataset
+from hrtem_sim import load_spec, open_dataset
 from hrtem_sim.errors import StructureError
 
 
@@ -168,3 +170,35 @@ def test_frames_of_vacuum_hold_the_dose_on_the_default_2048_grid() -> None:
         torch.set_num_threads(threads)
     assert image.shape == (1, 1024, 1024) and grid.shape == (1024, 1024)
     assert image.mean() == pytest.approx(200.0 * 0.275**2, rel=0.02)
+
+
+SPECS = Path(__file__).resolve().parents[2] / "data_specs"
+HELD_OUT = "clumped_carbon"
+
+
+def test_the_scenes_substrate_family_is_in_no_training_spec() -> None:
+    """The held-out split: the scene check's carbon family is never trained on."""
+    scenes = load_spec(SPECS / "benchmarks" / "scenes.yaml").structure.params
+    assert scenes.substrates == [HELD_OUT]
+    for path in SPECS.glob("*.yaml"):
+        for profile in [None, *(yaml.safe_load(path.read_text()).get("profiles") or {})]:
+            params = load_spec(path, profile).structure.params
+            assert HELD_OUT not in (getattr(params, "substrates", None) or []), (path, profile)
+
+
+def test_a_model_is_flagged_when_it_saw_the_scenes_substrates(result: SceneResult) -> None:
+    card = load_model(str(empty_model(Path(result.path).parent / "flag"))).config
+    assert exposure(card, [HELD_OUT]) == "not recorded"
+    assert exposure(card.replace(substrates=["graded_carbon"]), [HELD_OUT]) == "held out"
+    seen = card.replace(substrates=["clumped_carbon", "graded_carbon"])
+    assert exposure(seen, [HELD_OUT, "carbon"]) == "seen in training: clumped_carbon"
+    summary = result.summary.set_index("method")
+    assert (summary["substrates"] == HELD_OUT).all()
+    assert set(summary.loc[["empty", "threshold"], "exposure"]) == {"not recorded"}
+    assert set(summary.loc[[CLASSICAL, TRUTH], "exposure"]) == {"-"}
+
+
+def test_the_scenes_substrates_can_be_the_training_families(root: Path) -> None:
+    setup = default_setup(root, workers=0, profile="tiny", substrates=["graded_carbon", "ceo2"])
+    spec = scene_spec(setup, 2, 0.2, SIZE)
+    assert spec.structure.params.substrates == ["graded_carbon", "ceo2"]

@@ -33,6 +33,7 @@ from hrtem_analysis.fourier import PeakPairResult, cleaning_pixels, particle_rat
 from hrtem_analysis.models import default_device
 from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
+from hrtem_core.cards import ModelCard
 from hrtem_core.errors import SpecError
 from hrtem_sim.labels import pad_points, render_mask
 from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
@@ -88,6 +89,7 @@ class SceneSetup:
     root: Path = Path("data")
     workers: int | None = None
     settings: Settings = field(default_factory=Settings)
+    substrates: tuple[str, ...] | None = None  # replaces the spec's (None: the held-out family)
 
 
 def default_setup(
@@ -95,16 +97,20 @@ def default_setup(
     workers: int | None = None,
     spec: str | Path | None = None,
     profile: str | None = None,
+    substrates: Sequence[str] | None = None,
 ) -> SceneSetup:
     """The nanoparticle task's optics and label radius from ``configs/``, the scenes of ``spec``
     (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as
-    written)."""
+    written) and, when given, ``substrates`` instead of the spec's."""
     from hrtem_msd.config import compose, default_config_dir
 
     task = compose(["task=nanoparticle"]).task
     if spec is None:
         spec = default_config_dir().resolve().parent / "data_specs" / "benchmarks" / "scenes.yaml"
-    return SceneSetup(Path(spec), task.optics, task.labels.radius, profile, Path(root), workers)
+    chosen = tuple(substrates) if substrates else None
+    return SceneSetup(
+        Path(spec), task.optics, task.labels.radius, profile, Path(root), workers, substrates=chosen
+    )
 
 
 def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int) -> DataSpec:
@@ -117,12 +123,24 @@ def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int) -> Da
         )
     spec = load_spec(setup.spec, setup.profile)
     extent = round(size * sampling, 6)
+    params = spec.structure.params
+    if setup.substrates:
+        params = dataclasses.replace(params, substrates=list(setup.substrates))
     return dataclasses.replace(
         spec,
         samples=int(scenes),
-        structure=dataclasses.replace(spec.structure, cell=(extent, extent)),
+        structure=dataclasses.replace(spec.structure, cell=(extent, extent), params=params),
         simulation=dataclasses.replace(spec.simulation, sampling=sampling / 2),
     )
+
+
+def exposure(card: ModelCard, substrates: Sequence[str]) -> str:
+    """Whether a model saw the scenes' ``substrates`` in training, from its card: "held out",
+    "seen in training: NAMES" or "not recorded" (a model from before the cards named them)."""
+    if card.substrates is None:
+        return "not recorded"
+    seen = sorted(set(card.substrates) & set(substrates))
+    return f"seen in training: {', '.join(seen)}" if seen else "held out"
 
 
 def simulate_scenes(spec: DataSpec, root: Path, workers: int | None, progress: bool) -> Path:
@@ -325,7 +343,16 @@ def scene_benchmark(
     frames_table = pd.DataFrame(frames, columns=FRAME_COLUMNS)
     particles_table = pd.DataFrame(particles, columns=PARTICLE_COLUMNS)
     return SceneResult(
-        summary=summarise(frames_table, particles_table),
+        summary=summarise(frames_table, particles_table).assign(
+            substrates=", ".join(spec.structure.params.substrates),
+            exposure=lambda table: table["method"].map(
+                lambda m: (
+                    exposure(models[m].config, spec.structure.params.substrates)
+                    if m in models
+                    else "-"
+                )
+            ),
+        ),
         frames=frames_table,
         particles=particles_table,
         example=example,

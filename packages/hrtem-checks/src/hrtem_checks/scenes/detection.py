@@ -35,6 +35,12 @@ METRICS = (
 """Per method and dose: precision (matched / predicted particles), recall (found / true
 particles), mean IoU of the found particles, false particles per frame, zone-axis classification
 accuracy (on axis vs tilted, found particles), pixel IoU of the particle masks (all frames)."""
+SIZE_CLASSES = {
+    "recall_1nm": (0.0, 15.0),
+    "recall_1.5-3nm": (15.0, 30.0),
+    "recall_3nm+": (30.0, np.inf),
+}
+"""Recall by particle diameter [Å], [low, high): 1 nm clusters, 1.5-3 nm, larger than 3 nm."""
 
 
 @dataclass(frozen=True)
@@ -154,7 +160,7 @@ def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
     rows = []
     for (method, dose), group in frames.groupby(["method", "dose"], sort=False):
         truth = particles[(particles["method"] == method) & (particles["dose"] == dose)]
-        found = truth[truth["found"]]
+        found = truth[truth["found"].astype(bool)]  # an empty column is of dtype object
         correct = zone_correct(found)
         predicted = group["predicted"].sum()
         rows.append(
@@ -170,6 +176,16 @@ def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
                 "zone_accuracy": _ratio(correct.sum(), len(correct)),
                 "zone_particles": len(correct),
                 "pixel_iou": _ratio(group["intersection"].sum(), group["union"].sum()),
+                **{
+                    name: _ratio(
+                        found["diameter"].between(low, high, inclusive="left").sum(),
+                        truth["diameter"].between(low, high, inclusive="left").sum(),
+                    )
+                    for name, (low, high) in SIZE_CLASSES.items()
+                },
+                "false_per_empty_frame": _ratio(
+                    group.loc[group["true"] == 0, "false"].sum(), (group["true"] == 0).sum()
+                ),
             }
         )
     return pd.DataFrame(rows)

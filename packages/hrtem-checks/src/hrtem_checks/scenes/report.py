@@ -36,6 +36,7 @@ from hrtem_checks.scenes.detection import METRICS, zone_by_shape
 
 FILES = ("scenes.csv", "scene_particles.csv", "scene_zone.csv", "scene_metrics.png", "scene_example.png")  # fmt: skip
 SHOWN = ["method", "dose", "precision", "recall", "mean_iou", "false_per_frame", "zone_accuracy", "pixel_iou"]  # fmt: skip
+BY_SIZE = ["method", "dose", "recall_1nm", "recall_1.5-3nm", "recall_3nm+", "false_per_empty_frame", "exposure"]  # fmt: skip
 LABELS = {
     "precision": "precision",
     "recall": "recall (IoU ≥ 0.5)",
@@ -47,8 +48,18 @@ LABELS = {
 
 
 def table_text(summary: pd.DataFrame) -> str:
-    """The summary as a fixed-width table for the screen."""
-    return summary[SHOWN].to_string(index=False, float_format=lambda v: f"{v:.3f}", na_rep="-")
+    """The summary as two fixed-width tables for the screen: the metrics, then recall by particle
+    size, false particles on substrate-only frames and whether each model saw the scenes'
+    substrates in training."""
+    shown = {"float_format": lambda v: f"{v:.3f}", "na_rep": "-", "index": False}
+    substrates = summary["substrates"].iloc[0] if len(summary) else "-"
+    return "\n".join(
+        [
+            summary[SHOWN].to_string(**shown),
+            f"by particle size, on substrates {substrates}:",
+            summary[BY_SIZE].to_string(**shown),
+        ]
+    )
 
 
 def zone_text(particles: pd.DataFrame) -> str:
@@ -197,6 +208,7 @@ def evaluate_scenes(
     profile: str | None = None,
     log: bool = True,
     progress: bool = True,
+    substrates: Sequence[str] | None = None,
 ) -> tuple[SceneResult, list[Path]]:
     """``hrtem check scenes``: load every model (nanoparticle task), benchmark them side by
     side on the scenes of ``spec`` (:func:`default_setup`), write the report under ``out`` and,
@@ -204,7 +216,7 @@ def evaluate_scenes(
     from hrtem_analysis.models import analysis_model
 
     models = {uri: analysis_model(uri, "nanoparticle") for uri in uris}
-    setup = default_setup(root, workers, spec, profile)
+    setup = default_setup(root, workers, spec, profile, substrates)
     result = scene_benchmark(models, scenes, doses, size, setup, progress)
     files = write_report(result, out)
     if log:
