@@ -38,6 +38,7 @@ from hrtem_analysis.frames import Frame, FrameSource
 from hrtem_analysis.models import analysis_model, default_device
 from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
+from hrtem_analysis.zone_naming import name_zone
 
 if TYPE_CHECKING:
     from hrtem_msd.store.trained import TrainedModel
@@ -48,14 +49,16 @@ TASKS: dict[str, str] = {"particles": "nanoparticle", "mos2": "mos2", "columns":
 COLUMNS: dict[str, str] = {
     "frame": "Int64", "time": "float64", "source": "string", "status": "string",
     "error": "string", "particles": "Int64", "area": "float64", "areas": "string",
-    "ratio": "float64", "ratios": "string", "interpretable": "boolean", "columns": "Int64",
+    "ratio": "float64", "ratios": "string", "zone": "string", "zones": "string",
+    "interpretable": "boolean", "columns": "Int64",
     "appeared": "Int64", "vanished": "Int64", "events": "Int64", "drift_x": "float64",
     "drift_y": "float64", "mo": "Int64", "s2": "Int64",
     "s1": "Int64", "vacancies": "Int64", "vacancy_density": "float64", "sites": "Int64",
     "counted_area": "float64", "focal_shift": "float64", "defocus": "string",
 }  # fmt: skip
-"""Table columns and their pandas dtypes. area: total particle area [nm^2]; areas, ratios: per particle, largest first,
-";"-separated; ratio: of the largest particle; time [s] (or the frame index when unknown);
+"""Table columns and their pandas dtypes. area: total particle area [nm^2]; areas, ratios, zones: per particle, largest first,
+";"-separated; ratio, zone: of the largest particle (zone: "<110>", "<100>", "<111>", "twinned" or
+"off axis", named from its spots by :func:`hrtem_analysis.zone_naming.name_zone`); time [s] (or the frame index when unknown);
 drift_x, drift_y [Å]: drift against the previous interpretable frame;
 mo, s2, s1: MoS2 columns found in the frame; vacancies at the ``sites`` S sites counted, over
 ``counted_area`` [nm^2] (vacancy_density [1/nm^2]); focal_shift: largest drift undone between
@@ -164,6 +167,8 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     areas = [results[i].area * pixel_area for i in order]
     ratios = [results[i].ratio for i in order]
     ratio = ratios[0] if ratios else float("nan")
+    lattice = settings.d_spacings[0] * math.sqrt(3.0)  # fcc: the first d-spacing is {111}
+    zones = [name_zone(results[i].pairs, lattice) for i in order]
     interpretable = bool(math.isfinite(ratio) and ratio <= settings.threshold)
     row = empty_row(frame)
     row.update(
@@ -173,6 +178,8 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
         areas=_joined(areas),
         ratio=ratio,
         ratios=_joined(ratios),
+        zone=zones[0] if zones else None,
+        zones=";".join(zones),
         interpretable=interpretable,
     )
     positions = region = None
