@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from hrtem_analysis.materials import load_material
+from hrtem_analysis.series import size_counts
 from hrtem_cli.main import app
 from typer.testing import CliRunner
 
@@ -58,6 +59,13 @@ def test_series_end_to_end_then_rerun_skips(tmp_path: Path) -> None:
     assert f"events: {tmp_path / 'out' / 'events.csv'}" in result.stdout
     table = pd.read_parquet(tmp_path / "out" / "frames.parquet")
     assert table["columns"].tolist() == [26, pd.NA, pd.NA]
+    sizes = ", ".join(f"{k} {v}" for k, v in size_counts(table["areas"]).items())
+    assert sum(size_counts(table["areas"]).values()) == table["particles"].sum() > 0
+    assert f"particles (above --min-area) by equivalent diameter: {sizes};" in result.stdout
+    zones = table["zone"].dropna()
+    assert len(zones) == (table["particles"] > 0).sum()
+    assert set(zones) <= {"<110>", "<100>", "<111>", "twinned", "off axis"}
+    assert "zone of each frame's largest particle, from its spots: " in result.stdout
     assert (tmp_path / "out" / "figures" / "frame_000000_columns.png").stat().st_size > 20_000
     again = CliRunner().invoke(app, args)
     assert again.exit_code == 0 and "analysed 0, skipped 3" in again.stdout

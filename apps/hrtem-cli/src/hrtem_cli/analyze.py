@@ -127,6 +127,15 @@ def _print_summary(summary: SeriesSummary, analysis: Analysis) -> None:
         f"(already in the table), failed {summary.failed}, no particle {summary.no_particle}; "
         f"{summary.seconds:.1f} s"
     )
+    if analysis.kind == "particles" and summary.sizes:
+        sizes = ", ".join(f"{name} {count}" for name, count in summary.sizes.items())
+        typer.echo(
+            f"particles (above --min-area) by equivalent diameter: {sizes}; a model that takes "
+            "carbon for particles shows many under 1.5 nm"
+        )
+    if analysis.kind == "particles" and summary.zones:
+        zones = ", ".join(f"{name} {count}" for name, count in sorted(summary.zones.items()))
+        typer.echo(f"zone of each frame's largest particle, from its spots: {zones}")
     if analysis.kind == "particles" and not math.isnan(summary.interpretable_fraction):
         typer.echo(
             f"interpretable (peak-pair ratio <= {analysis.settings.threshold:g}): "

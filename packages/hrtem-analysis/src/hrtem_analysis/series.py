@@ -25,10 +25,11 @@ import queue
 import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from itertools import islice
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from hrtem_core.cluster import dask_client
 from hrtem_core.errors import ImageError
@@ -68,6 +69,22 @@ class SeriesSummary:
     plot: Path | None
     seconds: float
     first_error: str | None
+    sizes: dict[str, int] = field(default_factory=dict)
+    zones: dict[str, int] = field(default_factory=dict)
+
+
+SIZE_CLASSES = {"< 1.5 nm": (0.0, 1.5), "1.5-3 nm": (1.5, 3.0), "> 3 nm": (3.0, math.inf)}
+"""Particle size classes by equivalent diameter [nm], [low, high)."""
+
+
+def size_counts(areas: pd.Series) -> dict[str, int]:
+    """Particles per :data:`SIZE_CLASSES` from the table's ``areas`` (";"-joined [nm^2] per frame)."""
+    values = [float(a) for text in areas.dropna() for a in str(text).split(";") if a]
+    diameters = 2.0 * np.sqrt(np.asarray(values) / np.pi)
+    return {
+        name: int(((diameters >= low) & (diameters < high)).sum())
+        for name, (low, high) in SIZE_CLASSES.items()
+    }
 
 
 def run_series(
@@ -157,6 +174,8 @@ def _summary(
         plot=plot,
         seconds=seconds,
         first_error=failed[0]["error"] if failed else None,
+        sizes=size_counts(analysed["areas"]) if "areas" in analysed else {},
+        zones=analysed["zone"].dropna().value_counts().to_dict() if "zone" in analysed else {},
     )
 
 
