@@ -94,7 +94,14 @@ def test_cli_help_lists_commands() -> None:
         [sys.executable, "-m", "hrtem_cli.main", "--help"], capture_output=True, text=True
     )
     assert out.returncode == 0, out.stderr
-    assert "simulate" in out.stdout
+    assert "simulate" in out.stdout and "check" in out.stdout
+    check = subprocess.run(
+        [sys.executable, "-m", "hrtem_cli.main", "check", "--help"], capture_output=True, text=True
+    )
+    listed = [
+        line.split()[0] for line in check.stdout.split("Commands:")[1].splitlines() if line.strip()
+    ]
+    assert listed == ["scenes", "series", "vacancies", "threshold"]
 
 
 def source_modules() -> dict[str, Path]:
