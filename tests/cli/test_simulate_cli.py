@@ -70,7 +70,7 @@ def bad_spec(tmp_path: Path, old: str, new: str, name: str = "nanoparticle") -> 
         (
             "shard_size: 16",
             "shard_size: [16",
-            "malformed YAML at line 36: expected ',' or ']', but got ':'",
+            "malformed YAML at line {next_line}: expected ',' or ']', but got ':'",
         ),
         (
             "    spacing: 5.0",
@@ -94,6 +94,8 @@ def test_bad_spec_is_one_line_and_exit_1(
     runner: CliRunner, tmp_path: Path, old: str, new: str, message: str
 ) -> None:
     path = bad_spec(tmp_path, old, new)
+    edited = next(n for n, line in enumerate(path.read_text().splitlines(), 1) if new in line)
+    message = message.format(next_line=edited + 1)  # YAML stops on the line after the bracket
     result = runner.invoke(app, ["simulate", str(path), "--out", str(tmp_path / "data")])
     assert (result.exit_code, result.stderr) == (1, f"error: {path}: {message}\n")
     assert not (tmp_path / "data").exists()
