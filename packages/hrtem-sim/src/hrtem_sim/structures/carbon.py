@@ -254,7 +254,6 @@ def contaminated_carbon(
 def clumped_carbon(cell: tuple[float, float], thickness: float, rng: np.random.Generator) -> Atoms:
     """Family ``clumped_carbon`` (see the module doc)."""
     lx, ly = cell
-    box = np.array([lx, ly])
     share = rng.uniform(0.15, 0.30)
     centres, radii, volume = [], [], 0.0
     while volume < share * lx * ly * thickness:
@@ -264,10 +263,16 @@ def clumped_carbon(cell: tuple[float, float], thickness: float, rng: np.random.G
         volume += 4 / 3 * np.pi * radius**3
     centres, radii = np.array(centres), np.array(radii)
 
+    # z is not periodic: a box twice the slab plus the largest clump never wraps it
+    box = np.array([lx, ly, 2 * (thickness + radii.max())])
+
     def in_clump(points: np.ndarray) -> np.ndarray:
-        offset = points[:, None, :] - centres[None]
-        offset[..., :2] -= box * np.round(offset[..., :2] / box)
-        return np.any(np.linalg.norm(offset, axis=2) < radii, axis=1)
+        """Whether each point [N, 3] (0 <= z < thickness) lies in a clump, periodic in x, y."""
+        tree = cKDTree(wrap(points, box), boxsize=box)
+        found = np.zeros(len(points), dtype=bool)
+        for indices in tree.query_ball_point(centres, radii, return_sorted=False):
+            found[indices] = True
+        return found
 
     # the clumps' volume inside the slab (they overlap and reach out of it), by sampling
     inside = in_clump(rng.random((20_000, 3)) * [lx, ly, thickness]).mean()
