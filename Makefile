@@ -15,7 +15,7 @@ SPEC ?= data_specs/nanoparticle.yaml
 PROFILE ?= small
 ARGS ?=
 
-.PHONY: help setup test test-slow gpu-check gpu-prepare lint simulate train ui clean
+.PHONY: help setup test test-slow gpu-check gpu-prepare lint simulate train pretrained ui clean
 .DEFAULT_GOAL := help
 
 help: ## list the targets
@@ -53,6 +53,9 @@ simulate: setup ## simulate a dataset: make simulate SPEC=data_specs/mos2.yaml P
 
 train: setup ## train on a task with embedded defaults: make train TASK=nanoparticle ARGS="model=unet"
 	$(VENV)/bin/hrtem train task=$(TASK) $(ARGS)
+
+pretrained: setup ## the shipped model's longer training: make pretrained TASK=mos2 (after a stop: ARGS=resume=last)
+	$(VENV)/bin/hrtem train --preset configs/pretrained/$(TASK).yaml $(ARGS)
 
 UI_PORT ?= 5000
 ui: setup ## MLflow UI on 127.0.0.1:UI_PORT for mlflow.db and mlartifacts/ (or MLFLOW_TRACKING_URI)

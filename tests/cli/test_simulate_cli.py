@@ -108,7 +108,7 @@ def test_missing_spec_and_unknown_profile(runner: CliRunner, tmp_path: Path) -> 
     result = runner.invoke(app, ["simulate", str(spec), "--profile", "huge"])
     assert (result.exit_code, result.stderr) == (
         1,
-        f"error: {spec}: unknown profile 'huge' (known: tiny, small, full)\n",
+        f"error: {spec}: unknown profile 'huge' (known: tiny, small, pretrained, full)\n",
     )
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 from hrtem_core.errors import SpecError
-from hrtem_msd.config import GROUPS, compose, config_from_dict, to_container, to_yaml
+from hrtem_msd.config import GROUPS, compose, config_from_dict, load_preset, to_container, to_yaml
 from hrtem_sim.optics import ImageFormation
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -105,3 +105,31 @@ def test_bad_config_is_one_clear_error(overrides: list[str], message: str) -> No
         compose(overrides, CONFIGS)
     assert str(error.value).startswith(message)
     assert "\n" not in str(error.value)
+
+
+@pytest.mark.parametrize("task", ["nanoparticle", "columns", "mos2"])
+def test_pretrained_presets_compose_longer_runs_on_more_data(task: str) -> None:
+    default = compose([f"task={task}"])
+    longer = compose([*load_preset(CONFIGS / "pretrained" / f"{task}.yaml"), "seed=1"])
+    assert (longer.task.name, longer.task.profile, longer.seed) == (task, "pretrained", 1)
+    weights = (24, 1, 1 / 60, 1 / 3600)  # "DD:HH:MM:SS" in hours
+
+    def hours(limit: str) -> float:
+        return sum(int(v) * w for v, w in zip(limit.split(":"), weights, strict=True))
+
+    assert hours(longer.trainer.cpu_max_time) > 4 * hours(default.trainer.cpu_max_time)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("overrides: [task=mos2]\nextra: 1\n", "unknown key(s) extra (known: overrides)"),
+        ("overrides: task=mos2\n", "overrides: expected a list of key=value strings"),
+    ],
+)
+def test_bad_preset_is_one_line(tmp_path: Path, text: str, message: str) -> None:
+    path = tmp_path / "preset.yaml"
+    path.write_text(text)
+    with pytest.raises(SpecError) as err:
+        load_preset(path)
+    assert str(err.value) == f"{path}: {message}"

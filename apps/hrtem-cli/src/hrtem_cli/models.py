@@ -95,3 +95,25 @@ def promote(
 
     set_alias(name, version, alias)
     typer.echo(f"models:/{name}@{alias} -> version {version}")
+
+
+@app.command("install")
+@one_line_errors()
+def install(
+    tasks: Annotated[
+        list[str] | None,
+        typer.Argument(help="Tasks whose shipped model to install (default: every shipped one)."),
+    ] = None,
+) -> None:
+    """Register the models shipped with hrtem as hrtem-<task>@pretrained in the MLflow store.
+
+    Each shipped file is checked (size, SHA-256, model card) before anything is registered; a
+    model already installed with the same weights is left as it is. Afterwards, every command
+    that takes a model accepts models:/hrtem-<task>@pretrained, or @pretrained for short.
+    """
+    from hrtem_msd.store.pretrained import ALIAS
+    from hrtem_msd.store.pretrained import install as register
+
+    for done in register(list(tasks or [])):
+        state = "installed" if done.new else "already installed, nothing changed"
+        typer.echo(f"models:/{done.name}@{ALIAS} -> version {done.version} ({state})")

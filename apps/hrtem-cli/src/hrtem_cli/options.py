@@ -6,7 +6,10 @@ from typing import Annotated
 
 import typer
 
-MODEL_HELP = "Model URI: models:/NAME@ALIAS, models:/NAME/VERSION, runs:/ID/model or a directory."
+MODEL_HELP = (
+    "Model URI: models:/NAME@ALIAS, models:/NAME/VERSION, @ALIAS (short for models:/hrtem-<task>@ALIAS, "
+    "e.g. @pretrained), runs:/ID/model or a directory."
+)
 Model = Annotated[str, typer.Option("--model", "-m", help=MODEL_HELP)]
 Device = Annotated[
     str | None,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -19,6 +20,14 @@ def train(
             help="Config groups and dot-list overrides, e.g. task=mos2 model=unet trainer=ddp "
             "trainer.devices=8 trainer.num_nodes=2 trainer.precision=bf16-mixed seed=3 resume=last",
             show_default=False,
+        ),
+    ] = None,
+    preset: Annotated[
+        Path | None,
+        typer.Option(
+            help="A file of overrides applied before the command line's, e.g. "
+            "configs/pretrained/nanoparticle.yaml (what `make pretrained` trains).",
+            dir_okay=False,
         ),
     ] = None,
     scenes: Annotated[
@@ -41,9 +50,9 @@ def train(
     is missing. Tracks to MLFLOW_TRACKING_URI, or to sqlite:///mlflow.db in this directory, and
     registers the best checkpoint as hrtem-<task> with the alias "candidate".
     """
-    from hrtem_msd.config import compose
+    from hrtem_msd.config import compose, load_preset
 
-    config = compose(list(overrides or []))
+    config = compose([*(load_preset(preset) if preset else []), *(overrides or [])])
     doses = parse_doses(scene_doses)
     if scenes:  # checked before hours of training, not after
         from hrtem_checks.scenes.benchmark import check_benchmark_doses

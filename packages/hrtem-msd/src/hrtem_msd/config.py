@@ -251,6 +251,21 @@ def compose(
     return typed
 
 
+def load_preset(path: str | Path) -> list[str]:
+    """The overrides of a preset file (e.g. ``configs/pretrained/<task>.yaml``): a mapping with
+    one key, ``overrides``, a list of "group=name" or "a.b=value" strings, applied before the
+    command line's."""
+    path = Path(path)
+    preset = _load(path)
+    unknown = sorted(set(preset) - {"overrides"})
+    if unknown:
+        raise SpecError(f"{path}: unknown key(s) {', '.join(map(str, unknown))} (known: overrides)")
+    overrides = preset.get("overrides")
+    if not OmegaConf.is_list(overrides) or not all(isinstance(o, str) for o in overrides):
+        raise SpecError(f"{path}: overrides: expected a list of key=value strings")
+    return list(overrides)
+
+
 def config_from_dict(
     data: dict[str, Any], overrides: Sequence[str] = (), source: str = "config"
 ) -> TrainConfig:

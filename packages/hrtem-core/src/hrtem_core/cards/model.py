@@ -55,6 +55,8 @@ class ModelCard:
     substrates:     the substrates of the training data (amorphous-carbon families among them),
                     from its DatasetCard; None when not recorded.
     metrics:        test metrics of the training run (name -> value).
+    checks:         figures of the project's checks on held-out simulations (name -> value, e.g.
+                    "scenes/200/recall_1.5-3nm"), recorded when a model is shipped.
     """
 
     task: str
@@ -74,6 +76,7 @@ class ModelCard:
     dataset_card: str | None = None
     substrates: list[str] | None = None
     metrics: dict[str, float] = dataclasses.field(default_factory=dict)
+    checks: dict[str, float] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         values = dataclasses.asdict(self)
@@ -131,6 +134,7 @@ class ModelCard:
         args = ", ".join(f"{k}={v}" for k, v in self.model_args.items())
         crop = f"{self.crop[0]} x {self.crop[1]} px" if self.crop else NOT_RECORDED
         metrics = ", ".join(f"{k} {v:.4g}" for k, v in sorted(self.metrics.items()))
+        checks = ", ".join(f"{k} {v:.4g}" for k, v in sorted(self.checks.items()))
         return "\n".join(
             [
                 f"task: {self.task} (classes: {', '.join(self.classes)})",
@@ -146,6 +150,7 @@ class ModelCard:
                 f"dataset: spec {self.spec_hash}, card {self.dataset_card or NOT_RECORDED}",
                 f"substrates: {', '.join(self.substrates) if self.substrates else NOT_RECORDED}",
                 f"metrics: {metrics or NOT_RECORDED}",
+                f"checks: {checks or NOT_RECORDED}",
             ]
         )
 
@@ -198,4 +203,5 @@ CHECKS: dict[str, Check] = {
     "dataset_card": (optional(is_str), "a string or null"),
     "substrates": (optional(list_of(is_str)), "a list of strings or null"),
     "metrics": (dict_of(is_number), "a mapping of metric names to numbers"),
+    "checks": (dict_of(is_number), "a mapping of check figure names to numbers"),
 }

@@ -22,7 +22,7 @@ from mlflow.exceptions import MlflowException
 from hrtem_msd.store.checkpoint import load_checkpoint
 from hrtem_msd.store.mlflow_model import CONFIG, RegistryError, data_dir, load_weights
 from hrtem_msd.store.registry import resolve_model_uri
-from hrtem_msd.store.tracking import client, tracking_uri
+from hrtem_msd.store.tracking import client, experiment_name, tracking_uri
 from hrtem_msd.store.trained import TrainedModel
 
 
@@ -36,8 +36,10 @@ def load_model(
     raw images [B, C, H, W] -> logits [B, K, H, W], its :class:`ModelCard` as ``.config``.
 
     task, in_channels: what the caller needs; a model trained for another task or channel count
-    is a RegistryError naming both.
+    is a RegistryError naming both. With ``task`` known, ``@ALIAS`` is short for
+    ``models:/hrtem-<task>@ALIAS`` (e.g. ``@pretrained``).
     """
+    uri = expand_alias(uri, task)
     if uri.endswith(".ckpt") and ":/" not in uri:
         net = load_checkpoint(Path(uri).expanduser(), device)
         _check_card(uri, net.config, task, in_channels)
@@ -47,6 +49,15 @@ def load_model(
         card = ModelCard.load(data / CONFIG)
         _check_card(uri, card, task, in_channels)
         return load_weights(data, card, device)
+
+
+def expand_alias(uri: str, task: str | None) -> str:
+    """``@ALIAS`` -> ``models:/hrtem-<task>@ALIAS``; any other URI as it is."""
+    if not uri.startswith("@"):
+        return uri
+    if task is None:
+        raise RegistryError(f"{uri}: a bare alias needs a task; write models:/hrtem-<task>{uri}")
+    return f"models:/{experiment_name(task)}{uri}"
 
 
 def _check_card(uri: str, card: ModelCard, task: str | None, in_channels: int | None) -> None:

@@ -126,9 +126,10 @@ def log_model(
     artifact_path: str = "model",
     registered_name: str | None = None,
     example: np.ndarray | None = None,
+    alias: str = CANDIDATE,
 ) -> tuple[str, int | None]:
-    """Log ``net`` in the active MLflow run; register it as ``registered_name`` with alias
-    "candidate", the model card as the version's description.
+    """Log ``net`` in the active MLflow run; register it as ``registered_name`` with ``alias``
+    (default "candidate"), the model card as the version's description.
 
     example: optional input images [N, C, H, W] float32 stored with the model.
     Returns (model URI, registered version): ``models:/NAME/VERSION`` when registered, else
@@ -155,5 +156,5 @@ def log_model(
     version = int(info.registered_model_version)
     client = mlflow.MlflowClient()
     client.update_model_version(registered_name, str(version), description=card_text(config))
-    client.set_registered_model_alias(registered_name, CANDIDATE, str(version))
+    client.set_registered_model_alias(registered_name, alias, str(version))
     return f"models:/{registered_name}/{version}", version

@@ -1,0 +1,125 @@
+"""Shipped models: exported with their checks, installed into an empty store as
+hrtem-<task>@pretrained, loaded by alias (and by @pretrained with the task known); a second
+install changes nothing; a truncated or tampered file is refused in one line, registering nothing."""
+
+from __future__ import annotations
+
+import importlib.util
+from pathlib import Path
+
+import pytest
+import torch
+import yaml
+from hrtem_cli.main import app
+from hrtem_msd import load_model
+from hrtem_msd.store import pretrained
+from hrtem_msd.store.mlflow_model import RegistryError, save_model_data
+from hrtem_msd.store.pretrained import export, install, shipped, verify
+from hrtem_msd.store.registry import registered_models, show_model
+from typer.testing import CliRunner
+
+_spec = importlib.util.spec_from_file_location(
+    "mlflow_helpers", Path(__file__).with_name("mlflow_helpers.py")
+)
+helpers = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(helpers)
+
+CHECKS = {"scenes/200/recall_1.5-3nm": 0.91, "scenes/200/false_per_frame": 0.5}
+IMAGES = torch.randn(2, 1, 24, 20, generator=torch.Generator().manual_seed(3))
+
+
+@pytest.fixture
+def ship(tmp_path: Path) -> Path:
+    """A shipped directory holding one tiny nanoparticle model."""
+    net, card = helpers.tiny_model("nanoparticle")
+    source = save_model_data(net, card, tmp_path / "trained")
+    directory = tmp_path / "shipped"
+    export(str(source), "nanoparticle", CHECKS, {"run": "abc123"}, directory)
+    return directory
+
+
+def test_export_writes_weights_card_and_checksum(ship: Path) -> None:
+    (entry,) = shipped(ship).values()
+    manifest = yaml.safe_load((ship / "manifest.yaml").read_text())
+    assert manifest["nanoparticle"]["sha256"] == pretrained.sha256(
+        entry.folder / "weights.safetensors"
+    )
+    assert manifest["nanoparticle"]["source"] == {"run": "abc123"}
+    assert verify(entry).checks == CHECKS
+    assert sorted(p.name for p in ship.iterdir()) == ["manifest.yaml", "nanoparticle"]
+
+
+def test_install_into_an_empty_store_and_load_by_alias(ship: Path, store: str) -> None:
+    (done,) = install([], ship)
+    assert (done.name, done.new) == ("hrtem-nanoparticle", True)
+    shipped_net = load_model(str(ship / "nanoparticle"))
+    for uri in ("models:/hrtem-nanoparticle@pretrained", "@pretrained"):
+        net = load_model(uri, task="nanoparticle")
+        assert net.config.checks == CHECKS
+        torch.testing.assert_close(net(IMAGES), shipped_net(IMAGES))
+    assert show_model("hrtem-nanoparticle").summary.aliases == {"pretrained": done.version}
+
+
+def test_second_install_changes_nothing(ship: Path, store: str) -> None:
+    first = install(["nanoparticle"], ship)
+    again = install(["nanoparticle"], ship)
+    assert [(d.version, d.new) for d in again] == [(first[0].version, False)]
+    assert len(show_model("hrtem-nanoparticle").versions) == 1
+
+
+def test_bare_alias_needs_a_task() -> None:
+    with pytest.raises(RegistryError) as err:
+        load_model("@pretrained")
+    assert (
+        str(err.value)
+        == "@pretrained: a bare alias needs a task; write models:/hrtem-<task>@pretrained"
+    )
+
+
+def test_truncated_weights_are_refused_and_nothing_registered(ship: Path, store: str) -> None:
+    weights = ship / "nanoparticle" / "weights.safetensors"
+    size = weights.stat().st_size
+    weights.write_bytes(weights.read_bytes()[:-100])
+    with pytest.raises(RegistryError) as err:
+        install([], ship)
+    assert str(err.value) == (
+        f"{weights}: {size - 100} bytes, the manifest says {size} (truncated or replaced?)"
+    )
+    assert registered_models() == []
+
+
+def test_tampered_weights_are_refused_and_nothing_registered(ship: Path, store: str) -> None:
+    weights = ship / "nanoparticle" / "weights.safetensors"
+    data = bytearray(weights.read_bytes())
+    data[-1] ^= 0xFF
+    weights.write_bytes(bytes(data))
+    with pytest.raises(
+        RegistryError, match=r"does not match the manifest's .* \(corrupted or tampered with\)$"
+    ):
+        install([], ship)
+    assert registered_models() == []
+
+
+def test_unknown_task_is_one_line(ship: Path, store: str) -> None:
+    with pytest.raises(RegistryError) as err:
+        install(["columns"], ship)
+    assert str(err.value) == "no shipped model for task 'columns' (shipped: nanoparticle)"
+
+
+def test_cli_install_twice(ship: Path, store: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(pretrained, "PRETRAINED_DIR", ship)
+    runner = CliRunner()
+    first = runner.invoke(app, ["models", "install"])
+    second = runner.invoke(app, ["models", "install", "nanoparticle"])
+    assert (first.exit_code, first.stdout) == (
+        0,
+        "models:/hrtem-nanoparticle@pretrained -> version 1 (installed)\n",
+    )
+    assert second.stdout == (
+        "models:/hrtem-nanoparticle@pretrained -> version 1 (already installed, nothing changed)\n"
+    )
+    bad = runner.invoke(app, ["models", "install", "mos2"])
+    assert (bad.exit_code, bad.stderr) == (
+        1,
+        "error: no shipped model for task 'mos2' (shipped: nanoparticle)\n",
+    )
