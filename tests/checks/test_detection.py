@@ -10,6 +10,7 @@ from hrtem_checks.scenes.detection import (
     match_particles,
     summarise,
     zone_by_shape,
+    zone_name_scores,
     zone_class,
 )
 from hrtem_core.errors import ImageError
@@ -46,6 +47,9 @@ def scored(predicted: np.ndarray, method: str = "m") -> tuple[pd.DataFrame, pd.D
             "tilt": 0.0,
             "diameter": [12.0, 20.0, 40.0][: len(matches.partner)],  # [Å]: one per size class
             "classified_on": [True if p else math.nan for p in matches.partner],
+            "shape": "truncated_octahedron",
+            "zone_axis": "110",
+            "zone_named": ["<110>" if p else "" for p in matches.partner],
         }
     )
     return frames, particles
@@ -128,7 +132,27 @@ def test_frames_of_substrate_only_are_scored_without_particles() -> None:
     """A set of substrate-only frames: no particle rows at all, false particles still counted."""
     frames = pd.DataFrame([{"method": "m", "dose": 100.0, "true": 0, "predicted": 2, "false": 2,
                             "intersection": 0, "union": 40}])  # fmt: skip
-    particles = pd.DataFrame([], columns=["method", "dose", "found", "iou", "tilt", "diameter", "classified_on", "shape"])  # fmt: skip
+    particles = pd.DataFrame([], columns=["method", "dose", "found", "iou", "tilt", "diameter", "classified_on", "shape", "zone_axis", "zone_named"])  # fmt: skip
     row = summarise(frames, particles).iloc[0]
     assert row.false_per_empty_frame == 2.0 and row.precision == 0.0 and math.isnan(row.recall)
     assert zone_by_shape(particles).empty
+
+
+def test_zone_names_score_single_crystals_and_twinned_particles_apart() -> None:
+    found = pd.DataFrame(
+        {
+            "shape": ["truncated_octahedron", "fcc_random", "fcc_random", "truncated_octahedron",
+                      "decahedron", "icosahedron", "fcc_random"],
+            "zone_axis": ["110", "100", "111", "110", "110", "111", "100"],
+            "tilt": [0.0, 0.0, 0.0, 12.0, 0.0, 0.0, 4.0],
+            "zone_named": ["<110>", "<111>", "off axis", "off axis", "twinned", "<111>", "<100>"],
+        }
+    )  # fmt: skip
+    scores = zone_name_scores(found)
+    # single crystals scored: the first four (4 deg is neither on axis nor clearly tilted);
+    # on/off right: 1, 2 (named a zone, if the wrong one), 4; named right: 1 of the 3 on axis
+    assert scores == {"zone_on_off": 0.75, "zone_named": pytest.approx(1 / 3), "mtp_as_zone": 0.5}
+    assert summarise(*scored(TRUTH.copy())).iloc[0][["zone_on_off", "zone_named"]].tolist() == [
+        1.0,
+        1.0,
+    ]

@@ -33,6 +33,7 @@ from hrtem_analysis.fourier import PeakPairResult, cleaning_pixels, particle_rat
 from hrtem_analysis.models import default_device
 from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
+from hrtem_analysis.zone_naming import name_zone
 from hrtem_core.cards import ModelCard
 from hrtem_core.errors import SpecError
 from hrtem_sim.labels import pad_points, render_mask
@@ -222,7 +223,7 @@ def detect(
 FRAME_COLUMNS = ["method", "dose", "scene", "true", "predicted", "found", "false", "intersection", "union"]  # fmt: skip
 PARTICLE_COLUMNS = [
     "method", "dose", "scene", "particle", "shape", "zone_axis", "tilt", "diameter", "found",
-    "iou", "ratio", "classified_on",
+    "iou", "ratio", "classified_on", "zone_named",
 ]  # fmt: skip
 
 
@@ -263,6 +264,7 @@ def score(
                 "classified_on": bool(math.isfinite(ratio) and ratio <= threshold)
                 if partner
                 else math.nan,
+                "zone_named": name_zone(results[partner - 1].pairs) if partner else "",
             }
         )
     return frame, rows

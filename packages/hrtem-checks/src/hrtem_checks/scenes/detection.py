@@ -144,6 +144,28 @@ def zone_by_shape(particles: pd.DataFrame) -> pd.DataFrame:
     )
 
 
+MTP_SHAPES = ("decahedron", "icosahedron")  # multiply twinned: no single-crystal zone
+SINGLE_ZONES = ("<110>", "<100>", "<111>")
+ZONE_NAMES = ("zone_on_off", "zone_named", "mtp_as_zone")
+
+
+def zone_name_scores(found: pd.DataFrame) -> dict[str, float]:
+    """Over the found particles (``shape``, ``tilt`` [deg], ``zone_axis``, ``zone_named``):
+    zone_on_off, the single crystals on axis or clearly tilted whose name says on or off axis
+    right; zone_named, the on-axis single crystals named with their own zone; mtp_as_zone, the
+    multiply twinned particles named as a single-crystal zone (lower is better)."""
+    mtp = found["shape"].isin(MTP_SHAPES)
+    single = found[~mtp & found["tilt"].map(zone_class).notna()]
+    on = single["tilt"].map(zone_class) == "on"
+    named_on = single["zone_named"].isin(SINGLE_ZONES)
+    expected = [f"<{axis}>" for axis in single.loc[on, "zone_axis"]]
+    return {
+        "zone_on_off": _ratio((named_on == on).sum(), len(single)),
+        "zone_named": _ratio((single.loc[on, "zone_named"] == expected).sum(), on.sum()),
+        "mtp_as_zone": _ratio(found.loc[mtp, "zone_named"].isin(SINGLE_ZONES).sum(), mtp.sum()),
+    }
+
+
 def _ratio(total: float, count: float) -> float:
     return float(total / count) if count else float("nan")
 
@@ -186,6 +208,7 @@ def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
                 "false_per_empty_frame": _ratio(
                     group.loc[group["true"] == 0, "false"].sum(), (group["true"] == 0).sum()
                 ),
+                **zone_name_scores(found),
             }
         )
     return pd.DataFrame(rows)

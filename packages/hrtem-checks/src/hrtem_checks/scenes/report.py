@@ -37,6 +37,7 @@ from hrtem_checks.scenes.detection import METRICS, zone_by_shape
 FILES = ("scenes.csv", "scene_particles.csv", "scene_zone.csv", "scene_metrics.png", "scene_example.png")  # fmt: skip
 SHOWN = ["method", "dose", "precision", "recall", "mean_iou", "false_per_frame", "zone_accuracy", "pixel_iou"]  # fmt: skip
 BY_SIZE = ["method", "dose", "recall_1nm", "recall_1.5-3nm", "recall_3nm+", "false_per_empty_frame", "exposure"]  # fmt: skip
+ZONE_NAMED = ["method", "dose", "zone_on_off", "zone_named", "mtp_as_zone"]
 LABELS = {
     "precision": "precision",
     "recall": "recall (IoU ≥ 0.5)",
@@ -58,6 +59,9 @@ def table_text(summary: pd.DataFrame) -> str:
             summary[SHOWN].to_string(**shown),
             f"by particle size, on substrates {substrates}:",
             summary[BY_SIZE].to_string(**shown),
+            "zones named from the spots (hrtem_analysis.zone_naming) of the found particles: "
+            "single crystals on/off axis right, on-axis ones named right, twinned named a zone:",
+            summary[ZONE_NAMED].to_string(**shown),
         ]
     )
 
