@@ -10,8 +10,8 @@ from hrtem_checks.scenes.detection import (
     match_particles,
     summarise,
     zone_by_shape,
-    zone_name_scores,
     zone_class,
+    zone_name_scores,
 )
 from hrtem_core.errors import ImageError
 
