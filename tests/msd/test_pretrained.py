@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
+import pandas as pd
 import pytest
 import torch
 import yaml
@@ -122,4 +123,34 @@ def test_cli_install_twice(ship: Path, store: str, monkeypatch: pytest.MonkeyPat
     assert (bad.exit_code, bad.stderr) == (
         1,
         "error: no shipped model for task 'mos2' (shipped: nanoparticle)\n",
+    )
+
+
+def test_cli_export_puts_the_scene_figures_in_the_card(tmp_path: Path, store: str) -> None:
+    net, card = helpers.tiny_model("nanoparticle")
+    source = str(save_model_data(net, card, tmp_path / "trained"))
+    rows = [
+        {"method": source, "dose": 200.0, "substrates": "clumped_carbon", "recall": 0.9,
+         "false_per_frame": 0.25, "mean_iou": float("nan")},
+        {"method": "classical", "dose": 200.0, "substrates": "clumped_carbon", "recall": 0.7,
+         "false_per_frame": 14.0, "mean_iou": 0.6},
+    ]  # fmt: skip
+    scenes = tmp_path / "scenes.csv"
+    pd.DataFrame(rows).to_csv(scenes, index=False)
+    out = tmp_path / "shipped"
+    runner = CliRunner()
+    args = ["models", "export", source, "--task", "nanoparticle", "--scenes", str(scenes)]
+    done = runner.invoke(app, [*args, "--out", str(out)])
+    assert done.exit_code == 0, done.output
+    (entry,) = shipped(out).values()
+    assert done.stdout.endswith(f"sha256 {entry.sha256}, 2 check figures\n")
+    assert verify(entry).checks == {
+        "scenes/clumped_carbon/200/recall": 0.9,
+        "scenes/clumped_carbon/200/false_per_frame": 0.25,
+    }
+    other = runner.invoke(app, ["models", "export", "@candidate", "--task", "nanoparticle",
+                                "--scenes", str(scenes), "--out", str(out)])  # fmt: skip
+    assert (other.exit_code, other.stderr) == (
+        1,
+        f"error: the scene check has no rows of '@candidate' (methods: {source}, classical)\n",
     )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -117,3 +118,40 @@ def install(
     for done in register(list(tasks or [])):
         state = "installed" if done.new else "already installed, nothing changed"
         typer.echo(f"models:/{done.name}@{ALIAS} -> version {done.version} ({state})")
+
+
+@app.command("export")
+@one_line_errors()
+def export(
+    model: Annotated[
+        str, typer.Argument(help="The model to ship, e.g. models:/hrtem-nanoparticle/3.")
+    ],
+    task: Annotated[str, typer.Option(help="Its task (refused if the card says another).")],
+    scenes: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="scenes.csv of `hrtem check scenes` run on MODEL (repeatable: held-out and "
+            "training families); its rows of MODEL become the card's check figures.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Shipped directory [default: hrtem_msd/pretrained/].")
+    ] = None,
+) -> None:
+    """Ship MODEL: its weights and card (with the check figures) into the shipped directory and
+    its SHA-256 into the manifest, for `hrtem models install`. For maintainers."""
+    import pandas as pd
+    from hrtem_checks.scenes.report import card_figures
+    from hrtem_msd.store.pretrained import export as ship
+
+    figures: dict[str, float] = {}
+    for path in scenes or []:
+        figures.update(card_figures(pd.read_csv(path), model))
+    entry = ship(
+        model, task, figures, {"model": model, "preset": f"configs/pretrained/{task}.yaml"}, out
+    )
+    typer.echo(
+        f"{entry.folder}: {entry.size} bytes, sha256 {entry.sha256}, {len(figures)} check figures"
+    )
