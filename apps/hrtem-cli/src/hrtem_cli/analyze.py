@@ -1,4 +1,4 @@
-"""`hrtem analyze particles|series|mos2`: a trained model on the user's frames.
+"""`hrtem analyze particles|series|mos2|watch`: a trained model on the user's frames.
 
 Commands only parse and hand off to :mod:`hrtem_analysis`; every default shown in ``--help``
 comes from :class:`hrtem_analysis.settings.Settings`.
@@ -14,8 +14,25 @@ import typer
 from hrtem_analysis.settings import Settings
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from hrtem_cli.analysis_options import (
+    BatchSize,
+    ColumnsModel,
+    FrameInterval,
+    Inputs,
+    Material,
+    MaxResample,
+    MinArea,
+    Out,
+    Overlap,
+    Sampling,
+    Scheduler,
+    Threshold,
+    Window,
+    Workers,
+)
 from hrtem_cli.errors import one_line_errors
 from hrtem_cli.options import Defocus, Device, Model, parse_defocus
+from hrtem_cli.watch import watch
 
 if TYPE_CHECKING:
     from hrtem_analysis.frame_analysis import Analysis
@@ -24,57 +41,12 @@ if TYPE_CHECKING:
 app = typer.Typer(
     rich_markup_mode=None,  # help texts hold units in brackets, e.g. [Å/px], not markup
     name="analyze",
-    help="Analyse frames with a trained model: particles, series over time, MoS2 vacancies.",
+    help="Analyse frames with a trained model: particles, series over time, MoS2 vacancies, a "
+    "folder live as the camera writes it.",
     no_args_is_help=True,
 )
 DEFAULTS = Settings()
 FIGURE_FRAMES = 16  # --figures by default for inputs of at most this many frames
-
-Inputs = Annotated[
-    list[Path],
-    typer.Argument(help="Frame files (each one frame or a stack), or one folder (natural order)."),
-]
-Sampling = Annotated[
-    float | None,
-    typer.Option(
-        help="Frame sampling [Å/px]; overrides the files' metadata (needed when they have none)."
-    ),
-]
-FrameInterval = Annotated[
-    float | None,
-    typer.Option(
-        help="Time between frames [s]; default: the files' time axis, else the frame index."
-    ),
-]
-Out = Annotated[
-    Path, typer.Option("--out", "-o", help="Output folder: frames.csv/.parquet, figures.")
-]
-Window = Annotated[
-    int, typer.Option(min=8, help="Tiled-inference window [px, at the model's sampling].")
-]
-Overlap = Annotated[
-    float, typer.Option(min=0.0, max=0.95, help="Overlap of neighbouring windows (fraction).")
-]
-BatchSize = Annotated[int, typer.Option(min=1, help="Windows per forward pass.")]
-MaxResample = Annotated[
-    float,
-    typer.Option(
-        min=1.0,
-        help="Refuse frames whose sampling differs from the model's by more than this factor.",
-    ),
-]
-Workers = Annotated[
-    int,
-    typer.Option(
-        "--workers", "-w", min=0, help="Local dask worker processes (0: in this process)."
-    ),
-]
-Scheduler = Annotated[
-    str | None,
-    typer.Option(
-        help="Existing dask scheduler, e.g. tcp://HOST:8786 (workers must see the input and --out)."
-    ),
-]
 
 
 def _run(
@@ -171,24 +143,12 @@ def particles(
     inputs: Inputs,
     model: Model,
     out: Out = Path("outputs/particles"),
-    columns_model: Annotated[
-        str | None,
-        typer.Option(help="Column model URI: count columns and events on interpretable frames."),
-    ] = None,
-    threshold: Annotated[
-        float | None,
-        typer.Option(
-            help="Frames whose peak-pair ratio is <= this are interpretable (on a zone axis) "
-            "[default: the material's, calibrated on simulations: configs/materials/MATERIAL.yaml]."
-        ),
-    ] = DEFAULTS.threshold,
-    material: Annotated[
-        str,
-        typer.Option(help="Material file (name or .yaml) giving the threshold and d-spacings."),
-    ] = DEFAULTS.material,
+    columns_model: ColumnsModel = None,
+    threshold: Threshold = DEFAULTS.threshold,
+    material: Material = DEFAULTS.material,
     sampling: Sampling = None,
     frame_interval: FrameInterval = None,
-    min_area: Annotated[float, typer.Option(help="Smallest particle [nm^2].")] = DEFAULTS.min_area,
+    min_area: MinArea = DEFAULTS.min_area,
     match_fraction: Annotated[
         float,
         typer.Option(
@@ -308,3 +268,6 @@ def mos2(
     analysis = Analysis("mos2", model, None, settings)
     analysis.load_models()  # a series outside the trained defocus is refused before any frame
     _run(inputs, analysis, out, sampling, frame_interval, workers, scheduler, figures)
+
+
+app.command("watch")(watch)

@@ -70,7 +70,8 @@ class Analysis:
     """What to run on every frame: picklable (URIs, not networks), so dask workers load their own.
 
     kind: "particles" (model: a nanoparticle model; columns_model optional) or "mos2" (model: a
-    MoS2 species model). figures: folder for per-frame PNG panels, or None.
+    MoS2 species model). figures: folder for per-frame PNG panels, or None. masks: keep each
+    frame's particle mask in its record (for a live view).
     """
 
     kind: Kind
@@ -78,6 +79,7 @@ class Analysis:
     columns_model: str | None = None
     settings: Settings = field(default_factory=Settings)
     figures: Path | None = None
+    masks: bool = False
 
     def channels(self) -> int:
         """C, images per frame: the model's ``in_channels`` (loads the model in this process)."""
@@ -98,11 +100,13 @@ class Analysis:
 @dataclass(frozen=True)
 class FrameRecord:
     """One frame's row (keys: :data:`COLUMNS`), its column positions ``[M, 2]`` [Å] and the
-    largest particle's region (both None unless columns were counted)."""
+    largest particle's region (both None unless columns were counted); ``mask`` ``[nx, ny]`` bool,
+    the particles (None unless :attr:`Analysis.masks`)."""
 
     row: dict[str, Any]
     positions: np.ndarray | None = None
     region: Region | None = None
+    mask: np.ndarray | None = None
 
 
 def empty_row(frame: Frame) -> dict[str, Any]:
@@ -211,7 +215,7 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
             figures.alignment_overlay(image, alignment, labels > 0, frame.sampling, frame.source),
             Path(f"{stem}_alignment.png"),
         )
-    return FrameRecord(row, positions, region)
+    return FrameRecord(row, positions, region, labels > 0 if analysis.masks else None)
 
 
 def _mos2(frame: Frame, analysis: Analysis, model: TrainedModel) -> FrameRecord:

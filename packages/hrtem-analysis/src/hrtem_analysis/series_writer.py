@@ -14,6 +14,7 @@ resumed run continues tracking where it stopped.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterable
 from pathlib import Path
 
 import numpy as np
@@ -55,7 +56,8 @@ def _save_array(path: Path, array: np.ndarray) -> None:
 
 
 class OrderedWriter:
-    """Writes records in the order of ``todo``, tracking columns against the previous
+    """Writes records in the order of ``todo`` (a list, or an endless ``itertools.count`` for a
+    watched folder), tracking columns against the previous
     interpretable frame (of this run, or from the files of an earlier one).
 
     settings must be resolved (:meth:`Settings.resolved`); figures: folder for the per-frame
@@ -66,7 +68,7 @@ class OrderedWriter:
         self,
         table: ResultTable,
         events: ResultTable,
-        todo: list[int],
+        todo: Iterable[int],
         folder: Path,
         settings: Settings,
         figures: Path | None = None,
@@ -79,7 +81,7 @@ class OrderedWriter:
         self.folder = folder
         self.settings = settings
         self.figures = figures
-        self.previous = self._previous(todo[0] if todo else 0)
+        self.previous = self._previous(self.expected if self.expected is not None else 0)
 
     def _path(self, frame: int, suffix: str = ".npy") -> Path:
         return self.folder / f"frame_{frame:06d}{suffix}"
