@@ -78,3 +78,17 @@ def test_analysis_device_precision_and_frames_on_the_cpu(tmp_path: Path) -> None
     torch.testing.assert_close(corners[0], corners[1], atol=1e-5, rtol=0)
     windows, whole = analysis.series_throughput(argparse.Namespace(**{**vars(args), "window": 512}))
     assert windows > 0 and whole > 0
+
+
+def test_watch_benchmark_prints_the_ratio_and_the_lag() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "watch.py"), "--sizes", "64", "--frames", "2",
+         "--depth", "2"],
+        capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    header, row = done.stdout.splitlines()[1:3]
+    assert header.split()[:4] == ["size", "batch", "s/frame", "watch"]
+    size, per_batch, per_watch, ratio, fps, median, largest, target = map(float, row.split())
+    assert size == 64 and ratio == pytest.approx(per_watch / per_batch, rel=0.1, abs=0.05)
+    assert 0 < median <= largest < 30 and target == pytest.approx(2 + per_watch, abs=0.01)
