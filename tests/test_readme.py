@@ -50,6 +50,7 @@ FAST = (
     "hrtem evaluate --model models:/hrtem-nanoparticle@candidate --doses",
     "hrtem analyze particles frame_0001.dm4",
     "hrtem analyze series frames/",
+    "hrtem analyze watch frames/",
     "hrtem analyze mos2 focal_series.tif",
     "hrtem check vacancies",
     "hrtem check series",
