@@ -44,6 +44,7 @@ microscope_files = _load("microscope_files", ROOT / "tests" / "core" / "microsco
 FAST = (
     "hrtem mtf fit vacuum_*.dm4",
     "hrtem models list",
+    "hrtem models install",
     "hrtem models show hrtem-nanoparticle",
     "hrtem models promote hrtem-nanoparticle 3",
     "hrtem runs compare --task nanoparticle",

@@ -154,3 +154,14 @@ def test_cli_export_puts_the_scene_figures_in_the_card(tmp_path: Path, store: st
         1,
         f"error: the scene check has no rows of '@candidate' (methods: {source}, classical)\n",
     )
+
+
+def test_the_repository_s_shipped_models_verify_and_install(store: str) -> None:
+    entries = shipped()
+    assert "nanoparticle" in entries, "the repository ships a nanoparticle model"
+    for entry in entries.values():
+        card = verify(entry)
+        assert card.checks["scenes/clumped_carbon/200/recall"] >= 0.95  # the held-out family
+    (done,) = install(["nanoparticle"])
+    net = load_model("@pretrained", task="nanoparticle")
+    assert (done.new, net.config.task, net.config.architecture) == (True, "nanoparticle", "msd")

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
+import re
 import shutil
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -154,7 +155,7 @@ def _install_one(entry: Shipped, card: ModelCard) -> Installed:
     with mlflow.start_run(experiment_id=experiment_for(entry.task, uri), run_name=ALIAS):
         source = {f"hrtem.source.{key}": value for key, value in entry.source.items()}
         mlflow.set_tags({SHA_TAG: entry.sha256, **source})
-        mlflow.log_metrics({f"check/{k}": v for k, v in card.checks.items()})
+        mlflow.log_metrics({metric_name(k): v for k, v in card.checks.items()})
         net = load_weights(entry.folder, card).net  # the bare network, as training logs it
         _, version = log_model(net, card, registered_name=name, alias=ALIAS)
     assert version is not None
@@ -196,3 +197,9 @@ def export(
 
 def _manifest_entry(entry: Shipped) -> dict[str, Any]:
     return {"sha256": entry.sha256, "bytes": entry.size, "source": dict(entry.source)}
+
+
+def metric_name(check: str) -> str:
+    """The MLflow metric of a card's check figure: ``check/<name>``, characters MLflow refuses
+    (e.g. the "+" of ``recall_3nm+``) spelled out or replaced by "_"."""
+    return "check/" + re.sub(r"[^\w\-. :/]", "_", check.replace("+", "_plus"))
