@@ -91,4 +91,5 @@ def test_watch_benchmark_prints_the_ratio_and_the_lag() -> None:
     assert header.split()[:4] == ["size", "batch", "s/frame", "watch"]
     size, per_batch, per_watch, ratio, fps, median, largest, target = map(float, row.split())
     assert size == 64 and ratio == pytest.approx(per_watch / per_batch, rel=0.1, abs=0.05)
+    assert fps == pytest.approx(1 / per_watch, rel=0.1)
     assert 0 < median <= largest < 30 and target == pytest.approx(2 + per_watch, abs=0.01)

@@ -57,15 +57,14 @@ def test_rows_as_the_batch_writes_them_while_frames_arrive(tmp_path: Path, model
         for t, (kind, missing) in enumerate(SERIES):
             image = synthetic.particle_frame(kind, seed=t, missing=missing)
             if t == 2:  # written in two halves with a pause longer than --settle
-                data = (tmp_path / "whole.npy").open("wb")
-                np.save(data, image.T, allow_pickle=False)
-                data.close()
-                raw = (tmp_path / "whole.npy").read_bytes()
-                with (folder / f"frame{t}.npy").open("wb") as stream:
-                    stream.write(raw[: len(raw) // 2])
-                    stream.flush()
+                stream = io.BytesIO()
+                np.save(stream, image.T, allow_pickle=False)
+                raw = stream.getvalue()
+                with (folder / f"frame{t}.npy").open("wb") as file:
+                    file.write(raw[: len(raw) // 2])
+                    file.flush()
                     time.sleep(0.8)
-                    stream.write(raw[len(raw) // 2 :])
+                    file.write(raw[len(raw) // 2 :])
             else:
                 _save(folder / f"frame{t}.npy", image)
             time.sleep(0.15)

@@ -149,26 +149,18 @@ def _done_files(sources: set[str]) -> set[str]:
 
 def _frames(
     path: Path, channels: int, sampling: float | None, done: set[str]
-) -> Iterator[Frame] | None:
-    """The frames of one file not yet ``done``, read one at a time; None when the file, or its
-    first frame, cannot be read (yet)."""
+) -> Iterator[Frame] | str:
+    """The frames of one file not yet ``done``, read one at a time; or, when the file or its
+    first frame cannot be read (yet), the reader's one line saying why."""
     try:
         source = open_frames([path], channels, sampling)
-    except HRTEMError:
-        return None
-    first = source.read(0)
-    if first.error is not None:
-        return None
-    rest = (source.read(t) for t in range(1, len(source)) if source.name(t) not in done)
-    return itertools.chain([first] if first.source not in done else [], rest)
-
-
-def _why(path: Path, channels: int, options: WatchOptions) -> str:
-    """Why ``path`` cannot be read: the reader's one line."""
-    try:
-        return open_frames([path], channels, options.sampling).read(0).error or "unreadable"
     except HRTEMError as error:
         return str(error).splitlines()[0]
+    first = source.read(0)
+    if first.error is not None:
+        return first.error
+    rest = (source.read(t) for t in range(1, len(source)) if source.name(t) not in done)
+    return itertools.chain([first] if first.source not in done else [], rest)
 
 
 def watch_folder(
@@ -231,13 +223,11 @@ def watch_folder(
                 if finished():
                     break
                 frames = _frames(path, channels, options.sampling, sources)
-                if frames is None:
+                if isinstance(frames, str):
                     if not arrivals.stale(path):
                         arrivals.retry(path)  # perhaps still being written
                         continue
-                    frames = iter(
-                        [Frame(0, 0.0, path.name, None, None, _why(path, channels, options))]
-                    )
+                    frames = iter([Frame(0, 0.0, path.name, None, None, frames)])
                 modified = path.stat().st_mtime
                 for frame in frames:
                     index = writers.next
