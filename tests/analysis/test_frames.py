@@ -107,6 +107,8 @@ def test_unknown_sampling_and_missing_input_are_one_line(tmp_path: Path) -> None
     np.save(tmp_path / "frame.npy", STACK[0])
     with pytest.raises(ImageError, match=r"frame\.npy: no sampling in the file's metadata"):
         open_frames(tmp_path / "frame.npy")
+    unprobed = open_frames(tmp_path / "frame.npy", probe=False)  # no pixels read yet
+    assert unprobed.read(0).error.startswith("frame.npy: no sampling in the file's metadata")
     with pytest.raises(ImageError, match=r"missing\.npy: no such file"):
         open_frames([tmp_path / "missing.npy"])
     empty = tmp_path / "empty"

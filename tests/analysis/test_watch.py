@@ -4,8 +4,10 @@ lose nothing and do nothing twice; --keep-up skips and a later run fills in; the
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import io
+import json
 import os
 import re
 import shutil
@@ -184,24 +186,81 @@ def _rows(out: Path) -> int:
     return max(0, len(path.read_text().splitlines()) - 1) if path.is_file() else 0
 
 
-def soak(tmp_path: Path, models: dict[str, str], count: int, rate: float) -> None:
+class DaskCluster:
+    """A dask scheduler and ``workers`` single-threaded workers (no nannies: a killed worker
+    stays dead), each its own process on loopback."""
+
+    def __init__(self, tmp_path: Path, workers: int) -> None:
+        from distributed import Client
+
+        dask = [sys.executable, "-m", "dask"]
+        file = tmp_path / "scheduler.json"
+        quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+        self.scheduler = subprocess.Popen(
+            [*dask, "scheduler", "--host", "127.0.0.1", "--port", "0", "--dashboard-address",
+             ":0", "--scheduler-file", str(file)], **quiet,
+        )  # fmt: skip
+        self.address = _address(file)
+        worker = [*dask, "worker", self.address, "--nthreads", "1", "--no-nanny",
+                  "--dashboard-address", ":0"]  # fmt: skip
+        self.workers = [subprocess.Popen(worker, **quiet) for _ in range(workers)]
+        with Client(self.address, timeout="30s") as client:
+            client.wait_for_workers(workers, timeout=60)
+
+    def alive(self) -> int:
+        from distributed import Client
+
+        with Client(self.address, timeout="30s") as client:
+            return len(client.scheduler_info()["workers"])
+
+    def close(self) -> None:
+        for process in [*self.workers, self.scheduler]:
+            process.kill()
+            process.wait()
+
+
+def _address(file: Path) -> str:
+    """The address in a dask scheduler file, once the scheduler has written it."""
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        with contextlib.suppress(FileNotFoundError, ValueError, KeyError):
+            return json.loads(file.read_text())["address"]
+        time.sleep(0.1)
+    raise TimeoutError(f"{file}: no dask scheduler address after 60 s")
+
+
+def soak(
+    tmp_path: Path, models: dict[str, str], count: int, rate: float, dask: bool = False
+) -> None:
     """``count`` frames arrive at ``rate``/s (2 % bad, some in chunks); the watcher is killed
-    with SIGKILL a third of the way and started again; then every file has exactly one row, the
-    right one, and no row is partial."""
+    with SIGKILL a third of the way and started again (with ``dask``, it runs on a scheduler's
+    two workers and one worker is SIGKILLed a sixth of the way); then every file has exactly one
+    row, the right one, and no row is partial."""
     folder, out = tmp_path / "camera", tmp_path / "out"
     shots = camera.plan(count)
-    writer = camera.start(folder, shots, rate, pause=0.6)
-    first = _watcher(folder, out, models)
-    deadline = time.monotonic() + 120
-    while _rows(out) < count // 3 and first.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.05)
-    first.send_signal(signal.SIGKILL)
-    first.wait()
-    assert first.returncode == -signal.SIGKILL, first.stderr.read()
-    killed_at = _rows(out)
-    second = _watcher(folder, out, models, "--until", str(count), "--serve", "0")
-    stdout, stderr = second.communicate(timeout=60 + 3 * count / rate)
-    writer.join()
+    cluster = DaskCluster(tmp_path, 2) if dask else None
+    on = ["--scheduler", cluster.address] if cluster else []
+    try:
+        writer = camera.start(folder, shots, rate, pause=0.6)
+        first = _watcher(folder, out, models, *on)
+        if cluster is not None:
+            _wait_rows(out, count // 6, first)
+            cluster.workers[0].send_signal(signal.SIGKILL)
+            cluster.workers[0].wait()
+        _wait_rows(out, count // 3, first)
+        assert _rows(out) >= count // 3, "the watch stalled"  # (after the worker's death)
+        first.send_signal(signal.SIGKILL)
+        first.wait()
+        assert first.returncode == -signal.SIGKILL, first.stderr.read()
+        killed_at = _rows(out)
+        second = _watcher(folder, out, models, "--until", str(count), "--serve", "0", *on)
+        stdout, stderr = second.communicate(timeout=60 + 3 * count / rate)
+        writer.join()
+        if cluster is not None:
+            assert cluster.alive() == 1
+    finally:
+        if cluster is not None:
+            cluster.close()
     assert second.returncode == 0, stderr
     assert stdout.splitlines()[0].startswith("live page: http://127.0.0.1:")
     table = pd.read_csv(out / "frames.csv")
@@ -229,13 +288,28 @@ def soak(tmp_path: Path, models: dict[str, str], count: int, rate: float) -> Non
     assert resumed in (killed_at - 1, killed_at)  # a row cut off by the kill is redone
 
 
+def _wait_rows(out: Path, rows: int, watcher: subprocess.Popen) -> None:
+    deadline = time.monotonic() + 120
+    while _rows(out) < rows and watcher.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+
+
 def test_soak_short_sigkill_and_restart(tmp_path: Path, models) -> None:
     soak(tmp_path, models, count=60, rate=15.0)
+
+
+def test_soak_short_on_dask_with_a_worker_killed(tmp_path: Path, models) -> None:
+    soak(tmp_path, models, count=60, rate=15.0, dask=True)
 
 
 @pytest.mark.slow
 def test_soak_thousand_frames(tmp_path: Path, models) -> None:
     soak(tmp_path, models, count=1000, rate=10.0)
+
+
+@pytest.mark.slow
+def test_soak_thousand_frames_on_dask(tmp_path: Path, models) -> None:
+    soak(tmp_path, models, count=1000, rate=10.0, dask=True)
 
 
 def test_cli_watch_until_prints_the_summary(tmp_path: Path, models) -> None:

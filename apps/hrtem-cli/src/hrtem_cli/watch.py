@@ -17,8 +17,10 @@ from hrtem_cli.analysis_options import (
     MinArea,
     Overlap,
     Sampling,
+    Scheduler,
     Threshold,
     Window,
+    Workers,
 )
 from hrtem_cli.errors import one_line_errors
 from hrtem_cli.options import Device, Model
@@ -100,6 +102,8 @@ def watch(
     batch_size: BatchSize = DEFAULTS.batch_size,
     max_resample: MaxResample = DEFAULTS.max_resample,
     device: Device = DEFAULTS.device,
+    workers: Workers = 0,
+    scheduler: Scheduler = None,
 ) -> None:
     """Watch FOLDER and analyse each frame once as it arrives, like `series` does after the
     fact: particles, their zones, and with --columns-model the columns and diffusion events.
@@ -109,7 +113,8 @@ def watch(
     OUT/frames.csv with its source file; a bad file gets a row with its error and the watch goes
     on. Restarting with the same --out resumes: no frame is done twice, none is lost. Ctrl-C,
     --until or --idle ends it; OUT/arrivals.csv has each frame's lag from its file's last write
-    to its row.
+    to its row. With --workers or --scheduler the frames are analysed on dask workers (which
+    must see FOLDER), rows still in arrival order; a worker lost mid-frame has it redone.
     """
     from hrtem_analysis.frame_analysis import Analysis
     from hrtem_analysis.watch.run import WatchOptions, watch_folder
@@ -125,7 +130,8 @@ def watch(
     analysis = Analysis("particles", model, columns_model, settings, masks=address is not None)
     options = WatchOptions(
         settle=settle, patience=patience, polling=polling, until=until, idle=idle,
-        keep_up=keep_up, sampling=sampling, frame_interval=frame_interval,
+        keep_up=keep_up, sampling=sampling, frame_interval=frame_interval, workers=workers,
+        scheduler=scheduler,
     )  # fmt: skip
     console = Console(stderr=True)
     live = None

@@ -202,14 +202,17 @@ def open_frames(
     channels: int = 1,
     sampling: float | tuple[float, float] | None = None,
     frame_interval: float | None = None,
+    probe: bool = True,
 ) -> FrameSource:
     """The frames of a stack file, a folder, or a list of files (see the module docstring).
 
     channels:       C, images per frame (the model's ``in_channels``).
     sampling:       [Å/px], overrides the files' metadata.
     frame_interval: [s] between frames, overrides the files' time axis.
+    probe:          read the first frame to fail early on a missing sampling (a caller that
+                    reads it next anyway passes False and gets the reason in its ``error``).
     Raises ImageError when the input is missing or unreadable, cannot form one frame of C
-    images, or has no sampling (neither metadata nor ``sampling``).
+    images, or (with ``probe``) has no sampling (neither metadata nor ``sampling``).
     """
     paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(p) for p in paths]
     if not paths:
@@ -235,6 +238,8 @@ def open_frames(
     source = FrameSource(
         tuple(files), channels, stack, per_file, count, override, frame_interval, focus
     )
+    if not probe:
+        return source
     first_frame = source.read(0)
     if first_frame.error is not None and "no sampling" in first_frame.error:
         raise ImageError(first_frame.error)

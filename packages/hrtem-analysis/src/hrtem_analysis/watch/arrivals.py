@@ -116,9 +116,13 @@ class Arrivals:
             self._wake.set()
 
     def wait(self, seconds: float) -> None:
-        """Sleep up to ``seconds``, less when a file event arrives."""
+        """Sleep up to ``seconds``, less when a file event arrives or :meth:`wake` is called."""
         self._wake.wait(seconds)
         self._wake.clear()
+
+    def wake(self) -> None:
+        """End the current :meth:`wait` now (from any thread)."""
+        self._wake.set()
 
     def close(self) -> None:
         """Stop the observer."""
@@ -171,14 +175,16 @@ class Arrivals:
 
     def retry(self, path: Path) -> None:
         """``path`` could not be read: hand it out again once it changes or ``settle`` s pass."""
-        state = self.files[path.name]
-        state.out = False
-        state.next_try = self.clock() + self.settle
+        state = self.files.get(path.name)
+        if state is not None:  # else it is gone, and a rescan finds it if it comes back
+            state.out = False
+            state.next_try = self.clock() + self.settle
 
     def stale(self, path: Path) -> bool:
         """Whether ``path`` has been unchanged for ``patience`` s: a read failure now is the
         file's fault, not the writer's."""
-        return self.clock() - self.files[path.name].since >= self.patience
+        state = self.files.get(path.name)
+        return state is None or self.clock() - state.since >= self.patience
 
     def finish(self, path: Path) -> None:
         """``path`` is done (a row, an error row or skipped): never hand it out again."""

@@ -4,7 +4,8 @@ Files come from :class:`~hrtem_analysis.watch.arrivals.Arrivals` once settled. E
 with the readers of :func:`hrtem_analysis.frames.open_frames` (a stack file gives several frames);
 one that cannot be read yet is retried, and becomes an error row once it has not changed for
 ``patience`` seconds. Every frame is analysed with the models loaded once
-(:func:`hrtem_analysis.frame_analysis.analyse_frame`) and written by the series' own
+(:func:`hrtem_analysis.frame_analysis.analyse_frame`), in this process or on dask workers
+(:mod:`hrtem_analysis.watch.pools`; rows still in arrival order), and written by the series' own
 :class:`~hrtem_analysis.series_writer.OrderedWriter`: ``OUT/frames.csv`` (a row per frame, its
 ``source`` file and ``error``), ``OUT/events.csv`` and the drift/column tracking between
 interpretable frames, exactly as ``hrtem analyze series`` writes them.
@@ -17,27 +18,35 @@ than one file is waiting only the newest is analysed; the others go to ``OUT/ski
 later run without ``keep_up`` fills them in.
 
 Frame time [s]: ``index * frame_interval`` when given, else the file's modification time less
-that of the first frame of the watch (kept in ``OUT/watch.json``).
+that of the first frame of the watch (kept in ``OUT/watch.json``). No per-frame figures are drawn
+(``analysis.figures`` is ignored): the live page shows the frames.
 """
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import json
 import logging
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from hrtem_core.atomic import atomic_write_text
-from hrtem_core.errors import HRTEMError, ImageError
+from hrtem_core.errors import ImageError
 
-from hrtem_analysis.frame_analysis import COLUMNS, Analysis, FrameRecord, analyse_frame
-from hrtem_analysis.frames import Frame, open_frames
+from hrtem_analysis.frame_analysis import COLUMNS, Analysis, FrameRecord
+from hrtem_analysis.frames import Frame
 from hrtem_analysis.series_writer import OrderedWriter, events_table
 from hrtem_analysis.table import ResultTable
 from hrtem_analysis.watch.arrivals import Arrivals
+from hrtem_analysis.watch.live import PREVIEW
+from hrtem_analysis.watch.pools import InProcess, OnDask, Pairs, analysed
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +66,9 @@ SKIPPED: dict[str, str] = {"frame": "Int64", "source": "string", "reason": "stri
 class WatchOptions:
     """How to watch. settle, patience, poll [s] (see :mod:`hrtem_analysis.watch.arrivals`);
     until: stop once the table holds this many frames; idle: stop after this many seconds
-    without a new file; sampling [Å/px] and frame_interval [s] override the files'."""
+    without a new file; sampling [Å/px] and frame_interval [s] override the files'; workers (a
+    LocalCluster of that many processes) or scheduler (``tcp://HOST:PORT``): analyse on dask
+    (:class:`~hrtem_analysis.watch.pools.OnDask`)."""
 
     settle: float = 0.5
     patience: float = 10.0
@@ -68,6 +79,8 @@ class WatchOptions:
     keep_up: bool = False
     sampling: float | None = None
     frame_interval: float | None = None
+    workers: int | None = None
+    scheduler: str | None = None
 
 
 @dataclass(frozen=True)
@@ -147,22 +160,6 @@ def _done_files(sources: set[str]) -> set[str]:
     return {s for s in sources if not s.endswith("]")}
 
 
-def _frames(
-    path: Path, channels: int, sampling: float | None, done: set[str]
-) -> Iterator[Frame] | str:
-    """The frames of one file not yet ``done``, read one at a time; or, when the file or its
-    first frame cannot be read (yet), the reader's one line saying why."""
-    try:
-        source = open_frames([path], channels, sampling)
-    except HRTEMError as error:
-        return str(error).splitlines()[0]
-    first = source.read(0)
-    if first.error is not None:
-        return first.error
-    rest = (source.read(t) for t in range(1, len(source)) if source.name(t) not in done)
-    return itertools.chain([first] if first.source not in done else [], rest)
-
-
 def watch_folder(
     folder: Path,
     analysis: Analysis,
@@ -173,82 +170,153 @@ def watch_folder(
 ) -> WatchSummary:
     """Watch ``folder`` until ``options.until`` frames, ``options.idle`` seconds without a
     file, or ``should_stop()``; see the module docstring. Raises ImageError when ``folder`` is
-    not a folder, before loading anything."""
+    not a folder, before loading anything; SchedulerError when ``options.scheduler`` cannot be
+    reached."""
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{folder}: not a folder to watch")
-    start = time.perf_counter()
-    analysis = replace(analysis, settings=analysis.settings.resolved())
-    models = analysis.load_models()
-    channels = analysis.channels()
-    writers = _Writers(out, analysis)
-    sources = writers.sources()
-    ignore = _done_files(sources) | (writers.skipped_files() if options.keep_up else set())
-    arrivals = Arrivals(folder, options.settle, options.patience, options.polling, ignore=ignore)
-    clock = _Clock(out, options.frame_interval)
-    counts = {"analysed": 0, "failed": 0, "skipped": 0}
-    lags: list[float] = []
-    last_new = time.monotonic()
+    analysis = replace(analysis, settings=analysis.settings.resolved(), figures=None)
+    with contextlib.ExitStack() as stack:
+        if options.workers or options.scheduler:
+            from hrtem_core.cluster import dask_client
 
-    def write(frame: Frame, modified: float) -> None:
-        record = analyse_frame(frame, analysis, models)
-        for row in writers.series.add(record):
+            client = stack.enter_context(dask_client(options.workers, options.scheduler))
+            return _Watch(folder, analysis, out, options, on_frame, should_stop, client).run()
+        return _Watch(folder, analysis, out, options, on_frame, should_stop).run()
+
+
+class _Watch:
+    """One watch: the arrivals, the pool that analyses them, the writers; see the module."""
+
+    def __init__(
+        self,
+        folder: Path,
+        analysis: Analysis,
+        out: Path,
+        options: WatchOptions,
+        on_frame: OnFrame | None,
+        should_stop: Callable[[], bool],
+        client: Client | None = None,
+    ) -> None:
+        self.start = time.perf_counter()
+        self.options = options
+        self.on_frame = on_frame
+        self.should_stop = should_stop
+        self.analysis = analysis
+        models = analysis.load_models()
+        self.writers = _Writers(out, analysis)
+        self.sources = self.writers.sources()
+        ignore = _done_files(self.sources)
+        if options.keep_up:
+            ignore |= self.writers.skipped_files()
+        self.arrivals = Arrivals(
+            folder, options.settle, options.patience, options.polling, ignore=ignore
+        )
+        self.clock = _Clock(out, options.frame_interval)
+        if client is None:
+            self.pool: InProcess | OnDask = InProcess(analysis, models, options.sampling)
+        else:
+            preview = PREVIEW if analysis.masks else None
+            self.pool = OnDask(
+                client, analysis, models, options.sampling, preview, self.arrivals.wake
+            )
+        self.counts = {"analysed": 0, "failed": 0, "skipped": 0}
+        self.lags: list[float] = []
+
+    def finished(self) -> bool:
+        total = self.writers.resumed + self.counts["analysed"] + self.counts["failed"]
+        return self.should_stop() or (
+            self.options.until is not None and total >= self.options.until
+        )
+
+    def run(self) -> WatchSummary:
+        backlog: list[Path] = []
+        last_new = time.monotonic()
+        try:
+            while not self.finished():
+                held = set(backlog) | self.pool.held()  # a file that changed is handed again
+                backlog += [path for path in self.arrivals.settled() if path not in held]
+                if self.options.keep_up:
+                    keep = max(1, self.pool.free())
+                    self._skip(backlog[:-keep])
+                    backlog = backlog[-keep:]
+                moved = False
+                while backlog and self.pool.free() > 0:
+                    self.pool.submit(backlog.pop(0), self.sources)
+                    moved = True
+                for path, frames in self.pool.results():
+                    moved = True
+                    if self._take(path, frames):
+                        last_new = time.monotonic()
+                    if self.finished():
+                        break
+                idle = self.options.idle
+                if idle is not None and not self.pool.held() and not backlog:
+                    if time.monotonic() - last_new >= idle:
+                        break
+                if not moved:
+                    self.arrivals.wait(self.options.poll)
+        finally:
+            self.pool.close()
+            self.arrivals.close()
+            self.writers.close()
+        return WatchSummary(
+            self.counts["analysed"],
+            self.counts["failed"],
+            self.counts["skipped"],
+            self.writers.resumed,
+            time.perf_counter() - self.start,
+            self.writers.frames.csv,
+            self.writers.events.csv,
+            self.lags,
+        )
+
+    def _skip(self, paths: list[Path]) -> None:
+        """--keep-up: ``paths`` are listed in skipped.csv and never analysed by this run."""
+        for path in paths:
+            self.writers.skipped.append(
+                {"frame": self.writers.next, "source": path.name, "reason": "behind"}
+            )
+            self.arrivals.finish(path)
+            self.counts["skipped"] += 1
+
+    def _take(self, path: Path, frames: Pairs | str) -> bool:
+        """Write a file's rows (an error row once it stays unreadable); whether it is done.
+        A file that vanished before its rows is dropped with a warning."""
+        try:
+            modified = path.stat().st_mtime
+        except FileNotFoundError:
+            log.warning("%s: gone before its frames were written; not analysed", path)
+            self.arrivals.finish(path)
+            return False
+        if isinstance(frames, str):
+            if not self.arrivals.stale(path):
+                self.arrivals.retry(path)  # perhaps still being written
+                return False
+            frame = Frame(0, 0.0, path.name, None, None, frames)
+            frames = analysed(iter([frame]), self.analysis, {})  # an error row, no model
+        for frame, record in frames:
+            self._write(frame, record, modified)
+            if self.finished():
+                return True  # a stack's remaining frames are done by the next run
+        self.arrivals.finish(path)
+        return True
+
+    def _write(self, frame: Frame, record: FrameRecord, modified: float) -> None:
+        """Number the frame, write its row (and its arrival), tell ``on_frame``."""
+        index = self.writers.next
+        self.writers.next += 1
+        time_s = self.clock.time(index, modified)
+        frame = replace(frame, index=index, time=time_s)
+        record = replace(record, row={**record.row, "frame": index, "time": time_s})
+        for row in self.writers.series.add(record):
             now = time.time()
             lag = now - modified
-            writers.arrivals.append(
+            self.writers.arrivals.append(
                 {"frame": row["frame"], "source": row["source"], "modified": modified,
                  "written": now, "lag": lag}
             )  # fmt: skip
-            lags.append(lag)
-            counts["failed" if row["status"] == "failed" else "analysed"] += 1
-            if on_frame is not None:
-                on_frame(row, frame, record)
-
-    def finished() -> bool:
-        total = writers.resumed + counts["analysed"] + counts["failed"]
-        return should_stop() or (options.until is not None and total >= options.until)
-
-    try:
-        while not finished():
-            ready = arrivals.settled()
-            if options.keep_up and len(ready) > 1:
-                for path in ready[:-1]:
-                    writers.skipped.append(
-                        {"frame": writers.next, "source": path.name, "reason": "behind"}
-                    )
-                    arrivals.finish(path)
-                    counts["skipped"] += 1
-                ready = ready[-1:]
-            for path in ready:
-                if finished():
-                    break
-                frames = _frames(path, channels, options.sampling, sources)
-                if isinstance(frames, str):
-                    if not arrivals.stale(path):
-                        arrivals.retry(path)  # perhaps still being written
-                        continue
-                    frames = iter([Frame(0, 0.0, path.name, None, None, frames)])
-                modified = path.stat().st_mtime
-                for frame in frames:
-                    index = writers.next
-                    writers.next += 1
-                    write(replace(frame, index=index, time=clock.time(index, modified)), modified)
-                arrivals.finish(path)
-                last_new = time.monotonic()
-            if options.idle is not None and time.monotonic() - last_new >= options.idle:
-                break
-            if not ready:
-                arrivals.wait(options.poll)
-    finally:
-        arrivals.close()
-        writers.close()
-    return WatchSummary(
-        counts["analysed"],
-        counts["failed"],
-        counts["skipped"],
-        writers.resumed,
-        time.perf_counter() - start,
-        writers.frames.csv,
-        writers.events.csv,
-        lags,
-    )
+            self.lags.append(lag)
+            self.counts["failed" if row["status"] == "failed" else "analysed"] += 1
+            if self.on_frame is not None:
+                self.on_frame(row, frame, record)
