@@ -102,3 +102,9 @@ def test_a_tiny_simulated_series_holds_what_its_truth_says(tmp_path: Path, model
     assert (run.analysis / "events.csv").is_file()
     assert run.summary.true_events == 4
     assert run.summary.lines()[0].startswith("frame selection accuracy")
+    (row,) = pd.read_csv(run.summary_csv).to_dict("records")  # what a model card ships
+    assert (row["columns_model"], row["case"], row["dose"]) == (models["columns"], "seed0", 1000)
+    assert (row["true_events"], row["recall"]) == (
+        4,
+        pytest.approx(run.summary.recall, nan_ok=True),
+    )

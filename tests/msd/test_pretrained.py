@@ -152,7 +152,38 @@ def test_cli_export_puts_the_scene_figures_in_the_card(tmp_path: Path, store: st
                                 "--scenes", str(scenes), "--out", str(out)])  # fmt: skip
     assert (other.exit_code, other.stderr) == (
         1,
-        f"error: the scene check has no rows of '@candidate' (methods: {source}, classical)\n",
+        f"error: the scenes check has no rows of '@candidate' (method: {source}, classical)\n",
+    )
+
+
+def test_cli_export_puts_the_series_and_vacancy_figures_in_the_card(tmp_path: Path) -> None:
+    net, card = helpers.tiny_model("columns")
+    source = str(save_model_data(net, card, tmp_path / "trained"))
+    series = tmp_path / "series_check_summary.csv"
+    pd.DataFrame([{"model": "models:/hrtem-nanoparticle/1", "columns_model": source,
+                   "case": "seed0", "dose": 1000.0, "precision": 1.0, "recall": 0.9,
+                   "count_error": 0.0}]).to_csv(series, index=False)  # fmt: skip
+    vacancies = tmp_path / "vacancy_scenes_summary.csv"
+    pd.DataFrame([{"model": source, "dose": 2000.0, "mae_rel": 0.08}]).to_csv(
+        vacancies, index=False
+    )
+    runner = CliRunner()
+    args = ["models", "export", source, "--task", "columns", "--series", str(series),
+            "--vacancies", str(vacancies), "--out", str(tmp_path / "shipped")]  # fmt: skip
+    done = runner.invoke(app, args)
+    assert done.exit_code == 0, done.output
+    (entry,) = shipped(tmp_path / "shipped").values()
+    assert verify(entry).checks == {
+        "series/seed0/1000/precision": 1.0,
+        "series/seed0/1000/recall": 0.9,
+        "series/seed0/1000/count_error": 0.0,
+        "vacancies/2000/mae_rel": 0.08,
+    }
+    pd.DataFrame([{"dose": 2000.0, "mae_rel": 0.08}]).to_csv(vacancies, index=False)
+    bad = runner.invoke(app, [*args[:5], "--vacancies", str(vacancies)])
+    assert (bad.exit_code, bad.stderr) == (
+        1,
+        "error: the vacancies check's table has no 'model' column\n",
     )
 
 
@@ -161,7 +192,8 @@ def test_the_repository_s_shipped_models_verify_and_install(store: str) -> None:
     assert "nanoparticle" in entries, "the repository ships a nanoparticle model"
     for entry in entries.values():
         card = verify(entry)
-        assert card.checks["scenes/clumped_carbon/200/recall"] >= 0.95  # the held-out family
+        assert card.checks, f"{entry.task}: a shipped model's card has its check figures"
+    assert verify(entries["nanoparticle"]).checks["scenes/clumped_carbon/200/recall"] >= 0.95
     (done,) = install(["nanoparticle"])
     net = load_model("@pretrained", task="nanoparticle")
     assert (done.new, net.config.task, net.config.architecture) == (True, "nanoparticle", "msd")

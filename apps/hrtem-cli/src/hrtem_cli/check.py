@@ -157,7 +157,7 @@ def series(
     typer.echo(run.table.to_string(index=False, float_format="%.2f", columns=shown))
     for line in run.summary.lines():
         typer.echo(line)
-    typer.echo(f"wrote {run.csv}, {run.plot} and the analysis in {run.analysis}")
+    typer.echo(f"wrote {run.csv}, {run.summary_csv}, {run.plot} and the analysis in {run.analysis}")
 
 
 @app.command("vacancies")
@@ -205,7 +205,7 @@ def vacancies(
     drift between the focal images, the model's microscope at --defocus (default: its nominal
     series), counted as `hrtem analyze mos2` counts (registration, tiled inference, counted
     area): per frame OUT/vacancy_scenes.csv and .png, per dose OUT/vacancy_scenes_summary.csv
-    (MAE and bias, also relative to the true count, exact fraction, S1 precision / recall / F1,
+    (the model, MAE and bias, also relative to the true count, exact fraction, S1 precision / recall / F1,
     densities counted and true). The scenes' seed (data_specs/mos2_scenes.yaml: 20260112) is
     disjoint from training; they are simulated once and cached beside the training data.
     """
@@ -230,6 +230,7 @@ def vacancies(
     )
     csv, png = write_table_and_figure(frames, scene_figure(frames), out, "vacancy_scenes")
     summary = scene_summary(frames)
+    summary.insert(0, "model", model)  # for `hrtem models export --vacancies`
     summary_csv = atomic_write(
         out / "vacancy_scenes_summary.csv", lambda tmp: summary.to_csv(tmp, index=False)
     )

@@ -136,6 +136,23 @@ def export(
             dir_okay=False,
         ),
     ] = None,
+    series: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="series_check_summary.csv of `hrtem check series` with --columns-model MODEL "
+            "(repeatable: seeds, doses).",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
+    vacancies: Annotated[
+        list[Path] | None,
+        typer.Option(
+            help="vacancy_scenes_summary.csv of `hrtem check vacancies` run on MODEL.",
+            exists=True,
+            dir_okay=False,
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Shipped directory [default: hrtem_msd/pretrained/].")
     ] = None,
@@ -143,12 +160,18 @@ def export(
     """Ship MODEL: its weights and card (with the check figures) into the shipped directory and
     its SHA-256 into the manifest, for `hrtem models install`. For maintainers."""
     import pandas as pd
-    from hrtem_checks.scenes.report import card_figures
+    from hrtem_checks.card import card_figures
     from hrtem_msd.store.pretrained import export as ship
 
     figures: dict[str, float] = {}
-    for path in scenes or []:
-        figures.update(card_figures(pd.read_csv(path), model))
+    checks = [  # (files, check, column naming the model, case keys)
+        (scenes, "scenes", "method", ("substrates", "dose")),
+        (series, "series", "columns_model", ("case", "dose")),
+        (vacancies, "vacancies", "model", ("dose",)),
+    ]
+    for files, check, column, keys in checks:
+        for path in files or []:
+            figures.update(card_figures(pd.read_csv(path), check, model, column, keys))
     entry = ship(
         model, task, figures, {"model": model, "preset": f"configs/pretrained/{task}.yaml"}, out
     )

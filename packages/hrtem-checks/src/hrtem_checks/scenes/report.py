@@ -20,7 +20,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from hrtem_core.atomic import atomic_write
-from hrtem_core.errors import SpecError
 from matplotlib.figure import Figure
 
 from hrtem_checks.scenes.benchmark import (
@@ -250,21 +249,3 @@ def benchmark_run(
     log_result(result, files, run_id)
     append_description(model_uri, description_text(result))
     return result, files
-
-
-def card_figures(summary: pd.DataFrame, method: str) -> dict[str, float]:
-    """The scene check figures of ``method`` for a model card's ``checks``: one entry
-    ``scenes/<substrates>/<dose>/<metric>`` per dose [e-/Å^2] and numeric metric (NaN left out);
-    a SpecError naming the methods of ``summary`` when it has no row of ``method``."""
-    rows = summary[summary["method"] == method]
-    if rows.empty:
-        methods = ", ".join(map(str, summary["method"].unique())) or "none"
-        raise SpecError(f"the scene check has no rows of {method!r} (methods: {methods})")
-    figures = {}
-    for _, row in rows.iterrows():
-        prefix = f"scenes/{row['substrates']}/{row['dose']:g}"
-        for name, value in row.items():
-            if name not in ("method", "dose") and isinstance(value, int | float):
-                if math.isfinite(value):
-                    figures[f"{prefix}/{name}"] = float(value)
-    return figures

@@ -13,7 +13,7 @@ vanished since the previous on-axis frame, at their positions in that frame [Å]
 from __future__ import annotations
 
 import itertools
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
@@ -185,13 +185,32 @@ def check_figure(table: pd.DataFrame) -> Figure:
 
 @dataclass(frozen=True)
 class CheckRun:
-    """What :func:`series_check` wrote and found."""
+    """What :func:`series_check` wrote and found: the per-frame table (``csv``), the summary's
+    one row (``summary_csv``: the models, case, dose, sampling and the summary's figures)."""
 
     summary: CheckSummary
     table: pd.DataFrame
     csv: Path
     plot: Path
     analysis: Path
+    summary_csv: Path
+
+
+def summary_row(
+    summary: CheckSummary, analysis: Analysis, scenario: Scenario, microscope: Microscope
+) -> pd.DataFrame:
+    """The summary as one row for a model card (:func:`hrtem_checks.card.card_figures` with
+    keys ``case`` = ``seed<N>`` and ``dose`` [e-/Å^2])."""
+    row = {
+        "model": analysis.model,
+        "columns_model": analysis.columns_model,
+        "case": f"seed{scenario.seed}",
+        "dose": float(microscope.dose),
+        "sampling": float(microscope.sampling),
+        "frames": scenario.frames,
+        **asdict(summary),
+    }
+    return pd.DataFrame([row])
 
 
 def simulate_series(
@@ -222,7 +241,8 @@ def series_check(
     progress: bool = True,
 ) -> CheckRun:
     """Simulate the series, analyse it with ``analysis`` (its models and settings) into
-    ``out/analysis``, score it; writes ``out/series_check.csv`` and ``out/series_check.png``."""
+    ``out/analysis``, score it; writes ``out/series_check.csv``, ``out/series_check.png`` and
+    ``out/series_check_summary.csv``."""
     scenario = scenario or Scenario()
     microscope = microscope or Microscope()
     analysis.load_models()  # a bad model URI is one error before any simulation
@@ -237,4 +257,8 @@ def series_check(
         out / "series_check.png",
         lambda tmp: check_figure(table).savefig(tmp, dpi=110, format="png"),
     )
-    return CheckRun(summary, table, csv, plot, out / "analysis")
+    row = summary_row(summary, analysis, scenario, microscope)
+    summary_csv = atomic_write(
+        out / "series_check_summary.csv", lambda tmp: row.to_csv(tmp, index=False)
+    )
+    return CheckRun(summary, table, csv, plot, out / "analysis", summary_csv)
