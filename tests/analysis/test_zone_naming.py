@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from hrtem_analysis.fourier import PeakPair, peak_pair_ratio
 from hrtem_analysis.settings import AU_D_SPACINGS
-from hrtem_analysis.zone_naming import AU_LATTICE, directions, family, name_zone
+from hrtem_analysis.zone_naming import AU_LATTICE, directions, family, name_zone, on_zone
 
 _spec = importlib.util.spec_from_file_location(
     "fourier_tests", Path(__file__).with_name("test_fourier.py")
@@ -59,6 +59,28 @@ def test_a_direction_found_twice_counts_once() -> None:
     assert len(directions([pair, near])["111"]) == 1
     assert name_zone([pair, near]) == "off axis" and name_zone([]) == "off axis"
     assert AU_LATTICE == pytest.approx(D111 * 3**0.5, abs=0.01)
+
+
+def _pair(angle: float, d: float, intensity: float) -> PeakPair:
+    k = (np.cos(np.deg2rad(angle)) / d, np.sin(np.deg2rad(angle)) / d)
+    return PeakPair(k1=k, k2=(-k[0], -k[1]), intensity=intensity, d_spacing=d)
+
+
+def test_a_zone_s_pairs_must_be_about_as_bright_else_the_crystal_is_tilted() -> None:
+    """On <110> the two {111} pairs are symmetry-equivalent; tipped off it, one fades."""
+    assert name_zone([_pair(0.0, D111, 1.0), _pair(70.53, D111, 0.8)]) == "<110>"
+    assert name_zone([_pair(0.0, D111, 1.0), _pair(70.53, D111, 0.3)]) == "off axis"
+    assert name_zone([_pair(0.0, D111, 1.0), _pair(70.53, D111, 0.3)], balance=0.25) == "<110>"
+    assert (
+        name_zone([_pair(0.0, D111, 1.0), _pair(40.0, D111, 0.3)]) == "twinned"
+    )  # no zone's angle
+
+
+def test_frames_are_selected_by_the_zone_s_name_and_twins_by_their_ratio() -> None:
+    assert on_zone("<110>", float("inf"), 3.17)  # a single crystal goes by its spots
+    assert not on_zone("off axis", 1.0, 3.17)
+    assert on_zone("twinned", 1.2, 3.17) and not on_zone("twinned", 5.0, 3.17)
+    assert not on_zone("twinned", float("nan"), 3.17) and not on_zone(None, 1.0, 3.17)
 
 
 SIMULATED = [

@@ -110,8 +110,9 @@ def _print_summary(summary: SeriesSummary, analysis: Analysis) -> None:
         typer.echo(f"zone of each frame's largest particle, from its spots: {zones}")
     if analysis.kind == "particles" and not math.isnan(summary.interpretable_fraction):
         typer.echo(
-            f"interpretable (peak-pair ratio <= {analysis.settings.threshold:g}): "
-            f"{summary.interpretable_fraction:.0%} of the analysed frames"
+            f"interpretable (a single-crystal zone, or twinned with peak-pair ratio <= "
+            f"{analysis.settings.threshold:g}): {summary.interpretable_fraction:.0%} of the "
+            "analysed frames"
         )
     if summary.first_error:
         typer.echo(f"first failure: {summary.first_error}")

@@ -2,9 +2,11 @@
 
 Nanoparticles ("particles"): the particle model's probabilities (:func:`tiled_predict` at the
 frame's sampling) -> mask (probability > 0.5, opened by a disc of ``opening`` Å, holes filled)
--> particles (connected components of at least ``min_area`` nm^2) -> each particle's area [nm^2] and peak-pair ratio. The frame's ``ratio`` is that
-of its largest particle (the one a series follows); the frame is *interpretable* when that ratio
-is finite and <= ``threshold`` (on a zone axis). On interpretable frames an optional columns model
+-> particles (connected components of at least ``min_area`` nm^2) -> each particle's area [nm^2],
+peak-pair ratio and zone named from its spots. The frame's ``ratio`` and ``zone`` are those of
+its largest particle (the one a series follows); the frame is *interpretable* (on a zone axis)
+when that zone is a single-crystal one, or "twinned" with the ratio finite and <= ``threshold``
+(:func:`hrtem_analysis.zone_naming.on_zone`). On interpretable frames an optional columns model
 gives column positions [Å] and the largest particle's neighbourhood (a
 :class:`~hrtem_analysis.drift_tracking.Region`); drift and events between frames are found by
 :mod:`hrtem_analysis.series`, which sees the frames in order.
@@ -38,7 +40,7 @@ from hrtem_analysis.frames import Frame, FrameSource
 from hrtem_analysis.models import analysis_model, default_device
 from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
-from hrtem_analysis.zone_naming import name_zone
+from hrtem_analysis.zone_naming import name_zone, on_zone
 
 if TYPE_CHECKING:
     from hrtem_msd.store.trained import TrainedModel
@@ -173,7 +175,7 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     ratio = ratios[0] if ratios else float("nan")
     lattice = settings.d_spacings[0] * math.sqrt(3.0)  # fcc: the first d-spacing is {111}
     zones = [name_zone(results[i].pairs, lattice) for i in order]
-    interpretable = bool(math.isfinite(ratio) and ratio <= settings.threshold)
+    interpretable = bool(zones) and on_zone(zones[0], ratio, settings.threshold)
     row = empty_row(frame)
     row.update(
         status="ok" if results else "no particle",

@@ -24,8 +24,9 @@ class Settings:
 
     material:       the material file (``configs/materials/<material>.yaml``) giving the
                     defaults of ``threshold`` and ``d_spacings``.
-    threshold:      a frame is interpretable when its peak-pair ratio is <= threshold
-                    (None: the material's, calibrated on simulated particles on and off axis).
+    threshold:      peak-pair ratio at most which a particle named "twinned" is on its axis
+                    (single crystals go by their zone's name, :func:`~hrtem_analysis.zone_naming.on_zone`;
+                    None: the material's, calibrated on simulated particles on and off axis).
     min_area:       smallest particle [nm^2]; smaller components of the mask are dropped.
     opening:        radius [Å] of the disc opening that cleans the mask (probability > 0.5)
                     before holes are filled and small components dropped; 0: none.

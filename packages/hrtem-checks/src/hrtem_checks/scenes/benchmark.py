@@ -33,7 +33,7 @@ from hrtem_analysis.fourier import PeakPairResult, cleaning_pixels, particle_rat
 from hrtem_analysis.models import default_device
 from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
-from hrtem_analysis.zone_naming import name_zone
+from hrtem_analysis.zone_naming import name_zone, on_zone
 from hrtem_core.cards import ModelCard
 from hrtem_core.errors import SpecError
 from hrtem_sim.labels import pad_points, render_mask
@@ -250,6 +250,7 @@ def score(
     rows = []
     for k, (particle, partner) in enumerate(zip(particles, matches.partner, strict=True)):
         ratio = results[partner - 1].ratio if partner else math.nan
+        zone = name_zone(results[partner - 1].pairs) if partner else ""
         rows.append(
             {
                 **key,
@@ -261,10 +262,8 @@ def score(
                 "found": bool(partner),
                 "iou": float(matches.iou[k, partner - 1]) if partner else math.nan,
                 "ratio": ratio,
-                "classified_on": bool(math.isfinite(ratio) and ratio <= threshold)
-                if partner
-                else math.nan,
-                "zone_named": name_zone(results[partner - 1].pairs) if partner else "",
+                "classified_on": on_zone(zone, ratio, threshold) if partner else math.nan,
+                "zone_named": zone,
             }
         )
     return frame, rows
