@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import time
 from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import replace
@@ -31,6 +32,7 @@ from hrtem_analysis.frames import Frame, open_frames
 if TYPE_CHECKING:
     from distributed import Client, Future
 
+WORKERS_EVERY = 2.0  # [s] between counts of the dask workers
 Pairs = Iterator[tuple[Frame, FrameRecord]]
 Result = tuple[Path, Pairs | str]
 """A file and its frames' (frame, record) pairs, or why it cannot be read."""
@@ -137,10 +139,14 @@ class OnDask:
         self.preview = preview
         self.wake = wake
         self.flying: deque[tuple[Path, Future]] = deque()
+        self.workers, self.counted = 0, -math.inf
 
     def free(self) -> int:
-        workers = len(self.client.scheduler_info()["workers"])
-        return max(0, 2 * max(1, workers) - len(self.flying))
+        now = time.monotonic()
+        if now - self.counted >= WORKERS_EVERY:  # a round trip to the scheduler: not every loop
+            self.workers = len(self.client.scheduler_info()["workers"])
+            self.counted = now
+        return max(0, 2 * max(1, self.workers) - len(self.flying))
 
     def held(self) -> set[Path]:
         """Files submitted whose results are not yet taken."""
