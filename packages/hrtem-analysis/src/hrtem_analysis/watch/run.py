@@ -24,7 +24,6 @@ that of the first frame of the watch (kept in ``OUT/watch.json``). No per-frame 
 
 from __future__ import annotations
 
-import contextlib
 import itertools
 import json
 import logging
@@ -176,13 +175,12 @@ def watch_folder(
     if not folder.is_dir():
         raise ImageError(f"{folder}: not a folder to watch")
     analysis = replace(analysis, settings=analysis.settings.resolved(), figures=None)
-    with contextlib.ExitStack() as stack:
-        if options.workers or options.scheduler:
-            from hrtem_core.cluster import dask_client
-
-            client = stack.enter_context(dask_client(options.workers, options.scheduler))
-            return _Watch(folder, analysis, out, options, on_frame, should_stop, client).run()
+    if not (options.workers or options.scheduler):
         return _Watch(folder, analysis, out, options, on_frame, should_stop).run()
+    from hrtem_core.cluster import dask_client
+
+    with dask_client(options.workers, options.scheduler) as client:
+        return _Watch(folder, analysis, out, options, on_frame, should_stop, client).run()
 
 
 class _Watch:
@@ -206,20 +204,20 @@ class _Watch:
         models = analysis.load_models()
         self.writers = _Writers(out, analysis)
         self.sources = self.writers.sources()
-        ignore = _done_files(self.sources)
-        if options.keep_up:
-            ignore |= self.writers.skipped_files()
-        self.arrivals = Arrivals(
-            folder, options.settle, options.patience, options.polling, ignore=ignore
-        )
         self.clock = _Clock(out, options.frame_interval)
         if client is None:
             self.pool: InProcess | OnDask = InProcess(analysis, models, options.sampling)
         else:
             preview = PREVIEW if analysis.masks else None
             self.pool = OnDask(
-                client, analysis, models, options.sampling, preview, self.arrivals.wake
+                client, analysis, models, options.sampling, preview, lambda: self.arrivals.wake()
             )
+        ignore = _done_files(self.sources)
+        if options.keep_up:
+            ignore |= self.writers.skipped_files()
+        self.arrivals = Arrivals(  # last: it starts the observer's thread
+            folder, options.settle, options.patience, options.polling, ignore=ignore
+        )
         self.counts = {"analysed": 0, "failed": 0, "skipped": 0}
         self.lags: list[float] = []
 
