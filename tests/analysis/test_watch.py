@@ -16,6 +16,8 @@ import subprocess
 import sys
 import threading
 import time
+import urllib.request
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 
@@ -254,15 +256,22 @@ def soak(
         assert first.returncode == -signal.SIGKILL, first.stderr.read()
         killed_at = _rows(out)
         second = _watcher(folder, out, models, "--until", str(count), "--serve", "0", *on)
-        stdout, stderr = second.communicate(timeout=60 + 3 * count / rate)
+        first_line = second.stdout.readline()
+        assert first_line.startswith("live page: http://127.0.0.1:"), first_line
+        page = PagePoller(
+            first_line.split()[-1], lambda: _rows(out) >= count or second.poll() is not None
+        )
+        rest, stderr = second.communicate(timeout=60 + 3 * count / rate)
+        stdout = first_line + rest
         writer.join()
+        page.join()
+        assert page.failures == [] and page.answers >= 2  # the page stayed up through it
         if cluster is not None:
             assert cluster.alive() == 1
     finally:
         if cluster is not None:
             cluster.close()
     assert second.returncode == 0, stderr
-    assert stdout.splitlines()[0].startswith("live page: http://127.0.0.1:")
     table = pd.read_csv(out / "frames.csv")
     assert sorted(table["source"]) == [shot.name for shot in shots]  # each exactly once
     assert list(table["frame"]) == list(range(count))
@@ -286,6 +295,28 @@ def soak(
     assert 0 < killed_at < count
     resumed = int(re.search(r"already in the table (\d+);", stdout).group(1))
     assert resumed in (killed_at - 1, killed_at)  # a row cut off by the kill is redone
+
+
+class PagePoller(threading.Thread):
+    """Asks the live page at ``url`` for its rows every 0.5 s until ``done()`` (the watch's
+    work is over: then the page closes); keeps the count of answers and the errors."""
+
+    def __init__(self, url: str, done: Callable[[], bool]) -> None:
+        super().__init__(daemon=True)
+        self.url, self.done = url, done
+        self.answers, self.failures = 0, []
+        self.start()
+
+    def run(self) -> None:
+        while not self.done():
+            try:
+                with urllib.request.urlopen(self.url + "rows", timeout=5) as response:
+                    json.loads(response.read())
+                self.answers += 1
+            except OSError as error:
+                if not self.done():
+                    self.failures.append(repr(error))
+            time.sleep(0.5)
 
 
 def _wait_rows(out: Path, rows: int, watcher: subprocess.Popen) -> None:
