@@ -17,8 +17,8 @@ def analysis_model(uri: str, task: str | None = None) -> TrainedModel:
     """The model at ``uri`` (see :func:`hrtem_msd.load_model`) on CPU, in eval mode.
 
     task: the task the caller needs ("nanoparticle", "columns", "mos2"); a model of another task
-    is a RegistryError naming both. Loaded once per process and (uri, task); inference moves it
-    to its device.
+    is a RegistryError naming both. Each call loads it (from the registry: a download), so
+    callers load once and pass the model on; inference moves it to its device.
     """
     from hrtem_msd.store.load import load_model
 

@@ -107,10 +107,9 @@ def run_series(
     start = time.perf_counter()
     analysis = replace(analysis, settings=analysis.settings.resolved())
     models = analysis.load_models()
-    if analysis.channels() != source.channels:
-        raise ImageError(
-            f"frames of {source.channels} channel(s); the model takes {analysis.channels()}"
-        )
+    channels = models["model"].config.in_channels  # (Analysis.channels() would load it again)
+    if channels != source.channels:
+        raise ImageError(f"frames of {source.channels} channel(s); the model takes {channels}")
     table = ResultTable(out, COLUMNS)
     done = table.done()
     todo = [t for t in range(len(source)) if t not in done]

@@ -40,18 +40,26 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def strided(image: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """``image`` ``[nx, ny]`` and ``mask`` (same shape, or None) strided alike to at most
+    :data:`PREVIEW` px a side (copies)."""
+    step = max(1, math.ceil(max(image.shape) / PREVIEW))
+    small = None if mask is None else mask[::step, ::step].copy()
+    return image[::step, ::step].copy(), small
+
+
 def preview_png(image: np.ndarray, mask: np.ndarray | None) -> bytes:
     """PNG of ``image`` ``[nx, ny]`` (abTEM order; shown with rows = y) with the outlines of
     ``mask`` ``[nx, ny]`` in orange, strided to at most :data:`PREVIEW` px a side."""
     from PIL import Image
 
-    step = max(1, math.ceil(max(image.shape) / PREVIEW))
-    small = np.asarray(image[::step, ::step], dtype=np.float32).T
+    small, inside = strided(image, mask)
+    small = np.asarray(small, dtype=np.float32).T
     low, high = np.percentile(small, [1, 99])
     grey = np.clip((small - low) / max(high - low, 1e-12), 0, 1)
     rgb = np.repeat((grey * 255).astype(np.uint8)[..., None], 3, axis=2)
-    if mask is not None:
-        inside = np.asarray(mask[::step, ::step], dtype=bool).T
+    if inside is not None:
+        inside = np.asarray(inside, dtype=bool).T
         edge = inside & ~ndimage.binary_erosion(inside, iterations=2)
         rgb[edge] = (255, 140, 0)
     stream = io.BytesIO()
@@ -84,9 +92,8 @@ class LivePage:
         with self._lock:
             self.rows.append(plain)
             if frame.image is not None and row["status"] != "failed":
-                step = max(1, math.ceil(max(frame.image.shape[1:]) / PREVIEW))
-                mask = None if record.mask is None else record.mask[::step, ::step]
-                self.latest = _Latest(row["frame"], frame.image[0][::step, ::step].copy(), mask)
+                image, mask = strided(frame.image[0], record.mask)
+                self.latest = _Latest(row["frame"], image, mask)
 
     def _png(self) -> bytes | None:
         with self._lock:

@@ -8,8 +8,8 @@ stack); the watcher numbers them as it writes them.
 :class:`InProcess` analyses one file at a time, frame by frame as the pairs are taken.
 :class:`OnDask` keeps two files per worker in flight; each worker reads its own file (the
 folder must be on a file system the workers share) and holds one copy of the models, sent once.
-It returns the frames without their pixels, or with a preview of at most ``preview`` px a side
-(and the particle mask at the same step) for the live page. A worker that dies mid-file has its
+It returns the frames without their pixels, or with the live page's preview (the first image and
+the particle mask, strided alike). A worker that dies mid-file has its
 file re-run on another by dask; a file whose task fails is a reason like an unreadable one.
 """
 
@@ -28,6 +28,7 @@ from hrtem_core.errors import HRTEMError
 
 from hrtem_analysis.frame_analysis import Analysis, FrameRecord, Models, analyse_frame
 from hrtem_analysis.frames import Frame, open_frames
+from hrtem_analysis.watch.live import strided
 
 if TYPE_CHECKING:
     from distributed import Client, Future
@@ -66,22 +67,22 @@ def analyse_file(
     done: set[str],
     analysis: Analysis,
     models: Models,
-    preview: int | None,
+    preview: bool,
 ) -> list[tuple[Frame, FrameRecord]] | str:
-    """A dask task: the file's (frame, record) pairs, the frames' pixels dropped or cut to a
-    preview of at most ``preview`` px a side (the mask at the same step); or why it is unread."""
+    """A dask task: the file's (frame, record) pairs, the frames' pixels dropped or, with
+    ``preview``, cut to the live page's preview (:func:`~hrtem_analysis.watch.live.strided`, the
+    first image and the mask); or why it is unread."""
     frames = file_frames(path, channels, sampling, done)
     if isinstance(frames, str):
         return frames
     return [_shrunk(frame, record, preview) for frame, record in analysed(frames, analysis, models)]
 
 
-def _shrunk(frame: Frame, record: FrameRecord, preview: int | None) -> tuple[Frame, FrameRecord]:
-    if frame.image is None or preview is None:
+def _shrunk(frame: Frame, record: FrameRecord, preview: bool) -> tuple[Frame, FrameRecord]:
+    if frame.image is None or not preview:
         return replace(frame, image=None), replace(record, mask=None)
-    step = max(1, math.ceil(max(frame.image.shape[1:]) / preview))
-    mask = None if record.mask is None else record.mask[::step, ::step].copy()
-    return replace(frame, image=frame.image[:, ::step, ::step].copy()), replace(record, mask=mask)
+    image, mask = strided(frame.image[0], record.mask)
+    return replace(frame, image=image[None]), replace(record, mask=mask)
 
 
 class InProcess:
@@ -90,7 +91,7 @@ class InProcess:
     def __init__(self, analysis: Analysis, models: Models, sampling: float | None) -> None:
         self.analysis = analysis
         self.models = models
-        self.channels = analysis.channels()
+        self.channels = models["model"].config.in_channels
         self.sampling = sampling
         self.waiting: deque[tuple[Path, set[str]]] = deque()
 
@@ -128,13 +129,13 @@ class OnDask:
         analysis: Analysis,
         models: Models,
         sampling: float | None,
-        preview: int | None,
+        preview: bool,
         wake: Callable[[], None],
     ) -> None:
         self.client = client
         self.analysis = analysis
         self.shipped = client.scatter(models, broadcast=True)
-        self.channels = analysis.channels()
+        self.channels = models["model"].config.in_channels
         self.sampling = sampling
         self.preview = preview
         self.wake = wake

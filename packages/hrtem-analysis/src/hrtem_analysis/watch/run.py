@@ -41,7 +41,6 @@ from hrtem_analysis.frames import Frame
 from hrtem_analysis.series_writer import OrderedWriter, events_table
 from hrtem_analysis.table import ResultTable
 from hrtem_analysis.watch.arrivals import Arrivals
-from hrtem_analysis.watch.live import PREVIEW
 from hrtem_analysis.watch.pools import InProcess, OnDask, Pairs, analysed
 
 if TYPE_CHECKING:
@@ -208,10 +207,10 @@ class _Watch:
         if client is None:
             self.pool: InProcess | OnDask = InProcess(analysis, models, options.sampling)
         else:
-            preview = PREVIEW if analysis.masks else None
             self.pool = OnDask(
-                client, analysis, models, options.sampling, preview, lambda: self.arrivals.wake()
-            )
+                client, analysis, models, options.sampling, analysis.masks,
+                lambda: self.arrivals.wake(),
+            )  # fmt: skip
         ignore = _done_files(self.sources)
         if options.keep_up:
             ignore |= self.writers.skipped_files()
