@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 from hrtem_analysis.columns import count_events, detect_columns, match_columns
+from hrtem_analysis.settings import Settings
 from hrtem_core.errors import ImageError
+from hrtem_msd.nets.points import SUPPRESS
 from scipy.spatial import cKDTree
 
 SHAPE = (120, 100)
@@ -44,6 +46,22 @@ def test_min_distance_merges_fragments_of_one_column() -> None:
     assert len(detect_columns(probability, threshold=0.5, min_distance=3.0)) == 2
     merged = detect_columns(probability, threshold=0.5, min_distance=5.0)
     np.testing.assert_allclose(merged, [[50.0, 52.0]], atol=0.05)
+
+
+def test_suppress_drops_a_weaker_blob_beside_a_column_and_keeps_the_lattice() -> None:
+    truth = lattice(np.random.default_rng(1))  # spacing 10 px
+    halo = truth[:5] + np.array([6.0, 0.0])  # weaker blobs 0.6 spacing beside five columns
+    probability = np.maximum(render(truth), 0.8 * render(halo, sigma=1.0))
+    assert len(detect_columns(probability)) == len(truth) + 5
+    found = detect_columns(probability, suppress=SUPPRESS * 10.0)
+    assert found.shape == truth.shape
+    _, nearest = cKDTree(found).query(truth)
+    np.testing.assert_allclose(found[nearest], truth, atol=0.1)  # the columns, not the halo
+    assert len(detect_columns(render(truth), suppress=SUPPRESS * 10.0)) == len(truth)
+
+
+def test_the_analysis_suppresses_as_training_scores() -> None:
+    assert Settings().suppress == SUPPRESS  # settings.py keeps a torch-free copy
 
 
 def test_empty_map_and_bad_input() -> None:

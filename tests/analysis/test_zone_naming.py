@@ -10,7 +10,14 @@ import numpy as np
 import pytest
 from hrtem_analysis.fourier import PeakPair, peak_pair_ratio
 from hrtem_analysis.settings import AU_D_SPACINGS
-from hrtem_analysis.zone_naming import AU_LATTICE, directions, family, name_zone, on_zone
+from hrtem_analysis.zone_naming import (
+    AU_LATTICE,
+    column_spacing,
+    directions,
+    family,
+    name_zone,
+    on_zone,
+)
 
 _spec = importlib.util.spec_from_file_location(
     "fourier_tests", Path(__file__).with_name("test_fourier.py")
@@ -108,3 +115,22 @@ def test_simulated_particles_are_named_by_their_spots(shape, zone_axis, tilt, na
     frame = simulate_frame(structure, Microscope(dose=5000.0), seed=1)
     result = peak_pair_ratio(frame.image, frame.mask, frame.sampling, AU_D_SPACINGS)
     assert name_zone(result.pairs) == named
+
+
+@pytest.mark.parametrize("zone", ["110", "100", "111"])
+def test_column_spacing_is_the_projected_crystal_s(zone: str) -> None:
+    from hrtem_msd.nets.points import spacing
+    from hrtem_sim.columns import group_columns
+    from hrtem_sim.structures.au_shapes import au_cluster, zone_direction
+    from hrtem_sim.structures.orientation import direction_to_z
+
+    cluster = au_cluster(
+        "truncated_octahedron", 30.0, 20.0, 40.0, AU_LATTICE, np.random.default_rng(0)
+    )
+    rotation = direction_to_z(zone_direction("truncated_octahedron", zone))
+    projected = rotation.apply(cluster.positions)[:, :2] + 100.0
+    numbers = np.full(len(projected), 79)
+    columns = group_columns(projected, numbers, "particle", (200.0, 200.0), tolerance=0.3)
+    assert spacing(columns.positions) == pytest.approx(column_spacing(f"<{zone}>"), rel=0.01)
+    assert column_spacing("twinned") == column_spacing("<110>")
+    assert np.isnan(column_spacing("off axis"))

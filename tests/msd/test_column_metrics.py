@@ -10,6 +10,7 @@ import pytest
 import torch
 from hrtem_msd import SegmentationModule
 from hrtem_msd.config import compose
+from hrtem_msd.nets.points import SUPPRESS, spacing
 from hrtem_msd.training.column_metrics import ColumnDetection, score_detections
 from hrtem_msd.training.datamodule import HRTEMDataModule
 from hrtem_msd.training.train import monitor
@@ -68,6 +69,20 @@ def test_the_metric_detects_columns_in_probability_maps_and_accumulates() -> Non
     metric.update(torch.zeros(1, 300, 300), [truth], torch.tensor([[sampling, sampling]]))
     second = metric.compute()  # the same columns, all missed in a second image
     assert (second["precision"], second["recall"]) == (1.0, 0.5)
+
+
+def test_the_metric_drops_a_weaker_blob_beside_a_column() -> None:
+    sampling = 0.1
+    truth = torch.from_numpy(LATTICE / sampling)
+    blob = LATTICE[:1] / sampling + [0.6 * spacing(LATTICE) / sampling, 0.0]
+    maps = np.maximum(spots(LATTICE / sampling, (300, 300)), 0.8 * spots(blob, (300, 300), 1.0))
+    pixel = torch.tensor([[sampling, sampling]])
+    scores = {}
+    for suppress in (0.0, SUPPRESS):
+        metric = ColumnDetection(suppress=suppress)
+        metric.update(torch.from_numpy(maps).float()[None], [truth], pixel)
+        scores[suppress] = float(metric.compute()["precision"])
+    assert scores[0.0] < 1.0 and scores[SUPPRESS] == 1.0
 
 
 @pytest.fixture(scope="module")

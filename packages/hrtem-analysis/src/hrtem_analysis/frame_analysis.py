@@ -40,7 +40,7 @@ from hrtem_analysis.frames import Frame, FrameSource
 from hrtem_analysis.models import analysis_model, default_device
 from hrtem_analysis.settings import Settings
 from hrtem_analysis.tiled import tiled_predict
-from hrtem_analysis.zone_naming import name_zone, on_zone
+from hrtem_analysis.zone_naming import column_spacing, name_zone, on_zone
 
 if TYPE_CHECKING:
     from hrtem_msd.store.trained import TrainedModel
@@ -193,7 +193,8 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     if interpretable and "columns" in models:
         columns = _probabilities(models["columns"], frame, settings)
         column = models["columns"].config.class_index("column")
-        positions = detect_columns(columns[column].numpy()) * frame.sampling
+        radius = settings.suppress * column_spacing(zones[0], lattice) / np.mean(frame.sampling)
+        positions = detect_columns(columns[column].numpy(), suppress=radius) * frame.sampling
         row["columns"] = len(positions)
         region = particle_region(image, largest, frame.sampling, settings.max_drift)
     if analysis.figures is not None:

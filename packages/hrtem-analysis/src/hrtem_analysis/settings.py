@@ -16,6 +16,7 @@ BATCH_SIZE = 8  # windows per forward pass
 MAX_RESAMPLE = 4.0  # largest factor a frame is resampled by to the model's sampling, either way
 VACANCY_BORDER = 1.0  # [Å] of the frame's edge where the model's output is not trusted
 FOCAL_DRIFT = 5.0  # [Å] largest drift between the first and the last image of a focal series
+SUPPRESS = 0.7  # hrtem_msd.nets.points.SUPPRESS (torch-free here; a test keeps the two equal)
 
 
 @dataclass(frozen=True)
@@ -35,6 +36,9 @@ class Settings:
                     nearest-neighbour distance of the detected columns) to where a column of the
                     previous frame lies after removing the drift is the same column.
     match_distance: [Å], overrides ``match_fraction`` (None: tied to the lattice).
+    suppress:       a detected column closer than this fraction of the column spacing of the
+                    frame's zone (:func:`~hrtem_analysis.zone_naming.column_spacing`) to a
+                    stronger one is dropped (:func:`hrtem_msd.nets.points.suppress_weaker`); 0: none.
     max_drift:      largest plausible drift [Å] between consecutive interpretable frames.
     window, overlap, batch_size: tiled inference (:func:`hrtem_analysis.tiled.tiled_predict`).
     max_resample:   a frame whose sampling differs from the model's by more than this factor
@@ -54,6 +58,7 @@ class Settings:
     d_spacings: tuple[float, ...] | None = None
     match_fraction: float = 0.5
     match_distance: float | None = None
+    suppress: float = SUPPRESS
     max_drift: float = 5.0
     window: int = WINDOW
     overlap: float = OVERLAP

@@ -57,6 +57,18 @@ RELATIVE = 0.15  # weakest pair counted, over the brightest
 BALANCE = 0.4  # weaker pair of a zone's signature, over the stronger
 
 
+# nearest projected column distance over the lattice parameter, seen along each zone (fcc)
+COLUMN_SPACING = {"<110>": math.sqrt(3.0 / 8.0), "<100>": 0.5, "<111>": 1.0 / math.sqrt(6.0)}
+
+
+def column_spacing(zone: str, lattice: float = AU_LATTICE) -> float:
+    """The nearest-neighbour distance [Å] of an fcc crystal's atomic columns seen along ``zone``
+    (<110>: a sqrt(3/8), <100>: a / 2, <111>: a / sqrt(6)); "twinned" as <110>, along which a
+    decahedron's units lie; nan for "off axis" (no columns)."""
+    key = "<110>" if zone == TWINNED else zone
+    return COLUMN_SPACING[key] * lattice if key in COLUMN_SPACING else math.nan
+
+
 def family(d_spacing: float, lattice: float = AU_LATTICE, tolerance: float = 0.03) -> str | None:
     """The fcc family ("111", "200", "220") of a d-spacing [Å], within a relative ``tolerance``
     of ``lattice / sqrt(N)``; None when it is none of them."""

@@ -2,7 +2,8 @@
 
 Pixel IoU of small discs says little about whether columns are found; this scores what the
 analysis uses. Columns are detected in the predicted column probability exactly as the analysis
-detects them (:func:`hrtem_msd.nets.points.detect_columns`, threshold 0.5), then matched one to one,
+detects them (:func:`hrtem_msd.nets.points.detect_columns`, threshold 0.5, weaker detections
+within :data:`~hrtem_msd.nets.points.SUPPRESS` of the labelled column spacing dropped), then matched one to one,
 nearest first, to the labelled column positions within ``match_fraction`` of the lattice's
 column spacing (the median nearest-neighbour distance of the labelled columns). Matches are true
 positives (their distances give the RMS error), unmatched detections false positives, unmatched
@@ -19,7 +20,7 @@ import numpy as np
 import torch
 from torchmetrics import Metric
 
-from hrtem_msd.nets.points import detect_columns, match_points, spacing
+from hrtem_msd.nets.points import SUPPRESS, detect_columns, match_points, spacing
 
 MATCH_FRACTION = 0.5  # of the column spacing: a detection this close is the labelled column
 
@@ -99,10 +100,16 @@ class ColumnDetection(Metric):
     full_state_update = False
     higher_is_better = True
 
-    def __init__(self, match_fraction: float = MATCH_FRACTION, threshold: float = 0.5) -> None:
+    def __init__(
+        self,
+        match_fraction: float = MATCH_FRACTION,
+        threshold: float = 0.5,
+        suppress: float = SUPPRESS,
+    ) -> None:
         super().__init__()
         self.match_fraction = match_fraction
         self.threshold = threshold
+        self.suppress = suppress
         for name in ("true_positives", "false_positives", "false_negatives"):
             self.add_state(name, torch.tensor(0, dtype=torch.int64), dist_reduce_fx="sum")
         self.add_state(
@@ -116,8 +123,10 @@ class ColumnDetection(Metric):
         pixel = sampling.detach().double().cpu().numpy()
         shape = np.array(maps.shape[-2:], dtype=float)
         for image, points, s in zip(maps, truth, pixel, strict=True):
-            predicted = detect_columns(image, self.threshold) * s
             labelled = points.detach().double().cpu().numpy() * s
+            lattice = spacing(labelled)  # [Å]
+            radius = self.suppress * lattice / float(np.mean(s)) if np.isfinite(lattice) else 0.0
+            predicted = detect_columns(image, self.threshold, suppress=radius) * s
             field = (-0.5 * s, (shape - 0.5) * s)
             score = score_detections(predicted, labelled, self.match_fraction, field)
             self.true_positives += score.true_positives
