@@ -29,7 +29,6 @@ from hrtem_checks.scenes.report import FILES, benchmark_run, description_text, w
 from hrtem_core.errors import SpecError
 from hrtem_msd import load_model
 from hrtem_sim import load_spec, open_dataset
-from hrtem_sim.errors import StructureError
 
 
 def _load(name: str, path: Path):  # tests run with --import-mode=importlib
@@ -73,8 +72,9 @@ def test_true_masks_score_one_and_an_empty_model_recall_zero(result: SceneResult
         (m, d) for m in ("empty", "threshold", CLASSICAL, TRUTH) for d in (200.0, 1000.0)
     }
     with open_dataset(result.path) as scenes:
-        n_true = sum(s.meta["n_particles"] for s in scenes)
-    assert n_true >= 2 and (summary["particles"] == n_true).all()
+        placed = sum(s.meta["n_particles"] for s in scenes)
+    n_true = summary.loc[(TRUTH, 200.0), "particles"]
+    assert 1 <= n_true <= placed and (summary["particles"] == n_true).all()
     assert (summary["frames"] == 2).all()
     for dose in (200.0, 1000.0):
         truth = summary.loc[(TRUTH, dose)]
@@ -82,6 +82,10 @@ def test_true_masks_score_one_and_an_empty_model_recall_zero(result: SceneResult
         assert truth.false_per_frame == 0
         empty = summary.loc[("empty", dose)]
         assert empty.recall == 0 and empty.false_per_frame == 0 and math.isnan(empty.precision)
+    # each scene imaged at its own sampling, the same at every dose and for every method
+    per_scene = result.frames.groupby("scene")["sampling"]
+    assert (per_scene.nunique() == 1).all() and result.frames["sampling"].nunique() == 2
+    assert result.frames["sampling"].between(0.15, 0.4).all()
     for column in ("precision", "recall", "mean_iou", "pixel_iou", "zone_accuracy"):
         values = result.summary[column].dropna()
         assert ((values >= 0) & (values <= 1)).all()
@@ -94,9 +98,35 @@ def test_true_masks_lie_on_each_particles_atoms(result: SceneResult) -> None:
     labelled = sample.atoms.positions[sample.atoms.arrays["labelled"].astype(bool), :2]
     ends = np.cumsum([p["n_atoms"] for p in sample.meta["particles"]])
     for k, points in enumerate(np.split(labelled, ends[:-1]), start=1):
-        pixels = np.round(points / sampling).astype(int) % SIZE
+        pixels = np.round(points / sampling).astype(int) % SIZE  # tiny: the frame is the cell
         assert (truth[pixels[:, 0], pixels[:, 1]] == k).all()
     assert truth.max() == len(sample.meta["particles"]) and (truth == 0).mean() > 0.2
+
+
+def test_only_particles_seen_in_the_frame_are_scored_and_edge_ones_flagged() -> None:
+    """Four particles in a 60 Å periodic cell, the frame [0, 40) Å: one inside, one across the
+    seam at x = 0 (cut by the frame's edge), one outside, one with a sliver inside."""
+    from ase import Atoms
+    from hrtem_checks.scenes.benchmark import true_labels
+    from hrtem_sim.optics.resample import DetectorGrid
+    from hrtem_sim.types import Columns, Sample
+
+    side = np.arange(-6, 7, 2.0)  # 15 Å particles with the label radius
+    offsets = np.stack(np.meshgrid(side, side), -1).reshape(-1, 2)
+    centres = [(20.0, 20.0), (2.0, 20.0), (50.0, 50.0), (42.0, 10.0)]
+    xy = np.concatenate([c + offsets for c in centres]) % 60.0
+    atoms = Atoms("Au" * len(xy), positions=np.c_[xy, np.zeros(len(xy))], cell=[60, 60, 10])
+    atoms.set_array("labelled", np.ones(len(xy), dtype=bool))
+    meta = {"index": 0, "particles": [{"n_atoms": len(offsets)} for _ in centres]}
+    empty = Columns(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
+    sample = Sample(np.ones((2, 2), np.complex64), (30.0, 30.0), empty, atoms, meta)
+    grid = DetectorGrid(
+        torch.zeros(1, 2), torch.full((1, 2), 0.2), torch.full((1, 2), 60.0), (200, 200)
+    )
+    seen = true_labels(sample, grid, radius=1.5, min_pixels=2500)  # 1 nm^2 at 0.2 Å/px
+    assert (seen.index, seen.edge) == ([0, 1], [False, True])
+    assert seen.labels[100, 100] == 1 and seen.labels[0, 100] == 2 and seen.labels.max() == 2
+    assert seen.labels[150:, :].max() == 0  # the sliver of particle 4 (x > 34.5 Å) is not scored
 
 
 def test_scenes_are_cached_by_spec_hash(result: SceneResult, root: Path) -> None:
@@ -106,11 +136,9 @@ def test_scenes_are_cached_by_spec_hash(result: SceneResult, root: Path) -> None
     assert simulate_scenes(spec, root, 0, progress=False) == result.path
     assert {p: p.stat().st_mtime_ns for p in result.path.glob("shard-*.h5")} == stamps
     assert result.path.name == f"scenes-{result.spec_hash}"
-    other = scene_spec(dataclasses.replace(setup, profile=None), 2, 0.275, 1024)
-    assert other.structure.cell == (281.6, 281.6) and other.simulation.sampling == 0.1375
-    small = scene_spec(dataclasses.replace(setup, profile=None), 2, 0.2, 64)
-    with pytest.raises(StructureError, match=r"^au_scene: a particle of diameter up to 80\.0 Å"):
-        simulate_scenes(small, root, 0, progress=False)
+    other = scene_spec(dataclasses.replace(setup, profile=None), 2, 0.275, 2048)
+    # the frame's 563.2 Å and a margin of the largest diameter (80 Å) and the spacing (10 Å)
+    assert other.structure.cell == (653.2, 653.2) and other.simulation.sampling == 0.1375
     with pytest.raises(SpecError, match="need at least 1 scene of at least 8 px, got 0 of 64 px"):
         scene_spec(setup, 0, 0.2, 64)
 
@@ -124,7 +152,8 @@ def test_report_files_and_description(result: SceneResult, tmp_path: Path) -> No
     assert len(particles) == 2 * 4 * result.summary["particles"].iloc[0]
     text = description_text(result)
     assert text.startswith(
-        f"scene benchmark: 2 frames of 128^2 px at 0.2 Å/px (scenes {result.spec_hash})"
+        f"scene benchmark: 2 frames of 128^2 px at 0.2 Å/px (imaged at 0.15-0.4 Å/px; "
+        f"scenes {result.spec_hash})"
     )
     assert "- truth @ 1000 e-/Å^2: precision 1, recall 1, mean_iou 1" in text
 
@@ -140,7 +169,8 @@ def test_benchmark_of_a_training_run_logs_to_it_and_its_version(
         with mlflow.start_run(experiment_id=experiment_for("nanoparticle")) as run:
             uri, _ = log_model(net.net, net.config, registered_name="hrtem-nanoparticle")
         setup = default_setup(root, workers=0, profile="tiny")
-        benchmark_run(uri, run.info.run_id, 1, [1000.0], tmp_path / "out", SIZE, setup, False)
+        # the two scenes of the result fixture (cached): at least one particle in a frame
+        benchmark_run(uri, run.info.run_id, 2, [1000.0], tmp_path / "out", SIZE, setup, False)
         client = mlflow.MlflowClient()
         metrics = client.get_run(run.info.run_id).data.metrics
         assert metrics["scenes/truth/recall"] == 1.0 and "scenes/model/false_per_frame" in metrics
@@ -148,7 +178,7 @@ def test_benchmark_of_a_training_run_logs_to_it_and_its_version(
         assert logged == {f"scenes/{name}" for name in FILES}
         description = client.get_model_version("hrtem-nanoparticle", "1").description
     assert description.startswith("hrtem model card")
-    assert "scene benchmark: 1 frames of 128^2 px" in description
+    assert "scene benchmark: 2 frames of 128^2 px" in description
 
 
 def test_frames_of_vacuum_hold_the_dose_on_the_default_2048_grid() -> None:

@@ -62,6 +62,7 @@ def test_scene_benchmark_end_to_end(tmp_path: Path) -> None:
             "doses: need one or more finite values > 0 e-/Å^2, got [0.0, 100.0]",
         ),
         (["--profile", "huge"], "unknown profile 'huge' (known: tiny)"),
+        (["--sampling", "0.4,0.1"], "frame sampling: need 0 < low <= high Å/px, got 0.4, 0.1"),
     ],
 )
 def test_bad_scene_input_is_one_line(tmp_path: Path, extra: list[str], message: str) -> None:
@@ -88,3 +89,18 @@ def test_train_refuses_scenes_for_other_tasks_before_training(tmp_path: Path) ->
     assert result.stderr == "error: --scenes benchmarks nanoparticle models; task is 'columns'\n"
     result = CliRunner().invoke(app, ["train", "--scenes", "2", "--scene-doses", "-5"])
     assert result.exit_code == 1 and "doses: need one or more finite values > 0" in result.stderr
+
+
+def test_a_sampling_that_is_not_a_range_is_refused(tmp_path: Path) -> None:
+    model = synthetic.particle_model(tmp_path / "model")
+    result = CliRunner().invoke(app, scene_args(tmp_path, model, "--sampling", "0.1,0.2,0.3"))
+    assert result.exit_code == 2
+    assert "--sampling must be LOW,HIGH or one number, got '0.1,0.2,0.3'" in result.stderr
+
+
+def test_the_cli_defaults_are_the_benchmark_s() -> None:
+    from hrtem_checks.scenes.benchmark import DOSES, FRAME_SAMPLING, SIZE
+    from hrtem_cli.options import SCENE_DOSES, SCENE_SAMPLING, SCENE_SIZE, parse_doses, parse_range
+
+    assert parse_doses(SCENE_DOSES) == list(DOSES) and SCENE_SIZE == SIZE
+    assert parse_range(SCENE_SAMPLING, "--sampling") == FRAME_SAMPLING

@@ -14,7 +14,17 @@ import typer
 from hrtem_analysis.settings import Settings
 
 from hrtem_cli.errors import one_line_errors
-from hrtem_cli.options import SCENE_DOSES, Defocus, Device, Model, parse_defocus, parse_doses
+from hrtem_cli.options import (
+    SCENE_DOSES,
+    SCENE_SAMPLING,
+    SCENE_SIZE,
+    Defocus,
+    Device,
+    Model,
+    parse_defocus,
+    parse_doses,
+    parse_range,
+)
 
 app = typer.Typer(
     rich_markup_mode=None,  # help texts hold units in brackets, e.g. [Å/px], not markup
@@ -38,11 +48,18 @@ def scenes(
             help="Another nanoparticle model on the same scenes (repeatable), e.g. the U-Net.",
         ),
     ] = None,
-    frames: Annotated[int, typer.Option("--scenes", min=1, help="Simulated frames.")] = 8,
+    frames: Annotated[int, typer.Option("--scenes", min=1, help="Simulated frames.")] = 4,
     doses: Annotated[str, typer.Option(help="Comma-separated doses [e-/Å^2].")] = SCENE_DOSES,
     size: Annotated[
         int, typer.Option(help="Side [px] of a frame, at the first model's sampling.", min=8)
-    ] = 1024,
+    ] = SCENE_SIZE,
+    sampling: Annotated[
+        str,
+        typer.Option(
+            help="LOW,HIGH [Å/px]: each frame is imaged at a sampling drawn from this range "
+            "(the analysis resamples it to the model's)."
+        ),
+    ] = SCENE_SAMPLING,
     spec: Annotated[
         Path | None,
         typer.Option(
@@ -96,6 +113,7 @@ def scenes(
     result, files = evaluate_scenes(
         [model, *(compare or [])], frames, parse_doses(doses), out, size, data_root, workers,
         spec, profile, log=log, substrates=substrates.split(",") if substrates else None,
+        frame_sampling=parse_range(sampling, "--sampling"),
     )  # fmt: skip
     typer.echo(table_text(result.summary))
     typer.echo(zone_text(result.particles))

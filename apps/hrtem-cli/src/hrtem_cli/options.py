@@ -22,7 +22,11 @@ Defocus = Annotated[
         "overrides the files' metadata. A series the model was not trained on is refused."
     ),
 ]
+# the scene check's defaults (hrtem_checks.scenes.benchmark: DOSES, SIZE, FRAME_SAMPLING), here
+# without importing torch; tests/cli/test_check_scenes_cli.py keeps them equal
 SCENE_DOSES = "50,200,1000"
+SCENE_SIZE = 2048
+SCENE_SAMPLING = "0.15,0.4"
 
 
 def parse_doses(text: str) -> list[float]:
@@ -33,6 +37,18 @@ def parse_doses(text: str) -> list[float]:
         raise typer.BadParameter(
             f"doses must be comma-separated numbers in e-/Å^2, got {text!r}"
         ) from None
+
+
+def parse_range(text: str, option: str) -> tuple[float, float]:
+    """ "0.15,0.4" -> (0.15, 0.4), "0.2" -> (0.2, 0.2); anything else is a BadParameter naming
+    ``option``."""
+    try:
+        values = [float(item) for item in text.split(",")]
+    except ValueError:
+        values = []
+    if len(values) not in (1, 2):
+        raise typer.BadParameter(f"{option} must be LOW,HIGH or one number, got {text!r}")
+    return values[0], values[-1]
 
 
 def parse_defocus(text: str | None) -> tuple[float, ...] | None:

@@ -1,15 +1,21 @@
 """The scene benchmark: how well a nanoparticle model finds and classifies particles on frames like
 the users' (large, mostly amorphous carbon, several particles on and off their zone axes).
 
-1. Scenes: ``data_specs/benchmarks/scenes.yaml`` (a seed disjoint from training) with the cell
-   set to the frame, ``size`` px at the first model's sampling, and the exit waves simulated at
-   half that sampling; simulated once and cached under ``<root>/scenes-<spec hash>/`` like any
-   dataset (abTEM and ASE are imported only then; without them, one error naming the extra).
+1. Scenes: ``data_specs/benchmarks/scenes.yaml`` (a seed disjoint from training). A frame covers
+   ``size`` px at the first model's sampling (the extent E [Å]); the periodic cell is E plus a
+   margin of the largest particle's diameter and the spacing, so a particle straddling the cell's
+   seam shows only its part inside the frame, cut by the frame's edge as in a user's frame. The
+   exit waves are simulated at half the model's sampling, once, and cached under
+   ``<root>/scenes-<spec hash>/`` like any dataset (abTEM and ASE are imported only then;
+   without them, one error naming the extra).
 2. Frames: each scene's exit wave through :class:`hrtem_sim.optics.ImageFormation` with the
    microscope ranges of the nanoparticle task (``configs/task/nanoparticle.yaml``; one draw per
-   scene, the same at every dose), the detector at the model's sampling over the whole cell, at
-   each dose, in counts per pixel (what a camera gives). True particle masks are rendered per
-   particle on the same grid (discs of the task's label radius around its atoms, closed).
+   scene, the same at every dose), the detector over [0, E)^2 at a sampling drawn per scene
+   from ``frame_sampling`` (0.15-0.4 Å/px: E / sampling px; the analysis resamples it to the
+   model's), at each dose, in counts per pixel (what a camera gives). True particle masks are
+   rendered per particle on the same grid (discs of the task's label radius around its atoms,
+   closed); a particle with less than the analysis' smallest area inside the frame is not
+   scored, and one whose mask touches the frame's edge is scored as an edge particle.
 3. Methods, each on the same raw frames: every model through the full analysis path
    (:func:`hrtem_analysis.tiled_predict`, probability > 0.5, mask cleaning, particles, peak-pair
    ratios; defaults of :class:`hrtem_analysis.settings.Settings`), the classical baseline
@@ -46,7 +52,8 @@ from hrtem_checks.scenes.classical import classical_mask
 from hrtem_checks.scenes.detection import match_particles, summarise
 
 DOSES = (50.0, 200.0, 1000.0)  # [e-/Å^2]
-SIZE = 1024  # [px] frame side at the model's sampling
+SIZE = 2048  # [px] frame side at the model's sampling
+FRAME_SAMPLING = (0.15, 0.4)  # [Å/px] range of the frames' sampling, one draw per scene
 CLASSICAL = "classical"
 TRUTH = "truth"
 
@@ -66,7 +73,9 @@ class Example:
 @dataclass(frozen=True)
 class SceneResult:
     """summary: metrics per method and dose; frames, particles: the rows they summarise;
-    example: one frame with outlines; spec_hash and path: the cached scenes."""
+    example: one frame with outlines; spec_hash and path: the cached scenes; size [px] and
+    sampling [Å/px]: a frame's side at the model's sampling; frame_sampling [Å/px]: the range
+    the frames were imaged at."""
 
     summary: pd.DataFrame
     frames: pd.DataFrame
@@ -76,6 +85,7 @@ class SceneResult:
     path: Path
     size: int
     sampling: float
+    frame_sampling: tuple[float, float]
 
 
 @dataclass(frozen=True)
@@ -91,6 +101,7 @@ class SceneSetup:
     workers: int | None = None
     settings: Settings = field(default_factory=Settings)
     substrates: tuple[str, ...] | None = None  # replaces the spec's (None: the held-out family)
+    frame_sampling: tuple[float, float] = FRAME_SAMPLING  # [Å/px], drawn uniformly per scene
 
 
 def default_setup(
@@ -99,31 +110,50 @@ def default_setup(
     spec: str | Path | None = None,
     profile: str | None = None,
     substrates: Sequence[str] | None = None,
+    frame_sampling: tuple[float, float] = FRAME_SAMPLING,
 ) -> SceneSetup:
     """The nanoparticle task's optics and label radius from ``configs/``, the scenes of ``spec``
     (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as
-    written) and, when given, ``substrates`` instead of the spec's."""
+    written), when given ``substrates`` instead of the spec's, and the frames' sampling range
+    ``frame_sampling`` [Å/px] (low <= high, both > 0, else a SpecError)."""
     from hrtem_msd.config import compose, default_config_dir
 
     task = compose(["task=nanoparticle"]).task
     if spec is None:
         spec = default_config_dir().resolve().parent / "data_specs" / "benchmarks" / "scenes.yaml"
     chosen = tuple(substrates) if substrates else None
+    low, high = (float(v) for v in frame_sampling)
+    if not (0 < low <= high and math.isfinite(high)):
+        raise SpecError(f"frame sampling: need 0 < low <= high Å/px, got {low:g}, {high:g}")
     return SceneSetup(
-        Path(spec), task.optics, task.labels.radius, profile, Path(root), workers, substrates=chosen
-    )
+        Path(spec), task.optics, task.labels.radius, profile, Path(root), workers,
+        substrates=chosen, frame_sampling=(low, high),
+    )  # fmt: skip
+
+
+def frame_extent(size: int, sampling: float) -> float:
+    """The side [Å] of a frame of ``size`` px at the model's ``sampling`` [Å/px]."""
+    return round(size * sampling, 6)
+
+
+def edge_margin(spec: DataSpec) -> float:
+    """[Å] the cell's extra side beyond the frame: a particle straddling the periodic seam then
+    shows inside the frame on one side only (0 when the spec's particles never straddle it)."""
+    params = spec.structure.params
+    return float(params.diameter[1] + params.spacing) if params.wrap else 0.0
 
 
 def scene_spec(setup: SceneSetup, scenes: int, sampling: float, size: int) -> DataSpec:
-    """The scenes' spec: ``scenes`` samples in a cell of ``size`` px at ``sampling`` [Å/px],
-    simulated at half that sampling. Its structure is checked when scenes are simulated
-    (:func:`simulate_scenes` fails before any work on a cell too small for its particles)."""
+    """The scenes' spec: ``scenes`` samples in a cell of the frame's extent (``size`` px at the
+    model's ``sampling`` [Å/px]) plus the :func:`edge_margin`, simulated at half that sampling.
+    Its structure is checked when scenes are simulated (:func:`simulate_scenes` fails before any
+    work on a cell too small for its particles)."""
     if scenes < 1 or size < 8:
         raise SpecError(
             f"scenes: need at least 1 scene of at least 8 px, got {scenes} of {size} px"
         )
     spec = load_spec(setup.spec, setup.profile)
-    extent = round(size * sampling, 6)
+    extent = round(frame_extent(size, sampling) + edge_margin(spec), 6)
     params = spec.structure.params
     if setup.substrates:
         params = dataclasses.replace(params, substrates=list(setup.substrates))
@@ -168,16 +198,41 @@ def frame_optics(
     )
 
 
-def true_labels(sample: Sample, grid: DetectorGrid, radius: float) -> np.ndarray:
-    """Instance labels ``[H, W]`` (particle k + 1 of ``sample.meta["particles"]``) on ``grid``."""
+def frame_sampling(setup: SceneSetup, seed: int, index: int) -> float:
+    """The sampling [Å/px] of scene ``index``'s frame, drawn from ``setup.frame_sampling`` by
+    (seed, index): the same at every dose and on every run."""
+    low, high = setup.frame_sampling
+    return float(np.random.default_rng([seed, index]).uniform(low, high))
+
+
+@dataclass(frozen=True)
+class TrueParticles:
+    """The particles seen in a frame: instance labels ``[H, W]`` (1..K), the index into
+    ``sample.meta["particles"]`` of each and whether its mask touches the frame's edge."""
+
+    labels: np.ndarray
+    index: list[int]
+    edge: list[bool]
+
+
+def true_labels(
+    sample: Sample, grid: DetectorGrid, radius: float, min_pixels: int = 1
+) -> TrueParticles:
+    """The particles of ``sample.meta["particles"]`` on ``grid`` with at least ``min_pixels``
+    pixels in it, numbered in the meta's order (a particle in front keeps its pixels)."""
     labelled = sample.atoms.positions[sample.atoms.arrays["labelled"].astype(bool), :2]
     ends = np.cumsum([p["n_atoms"] for p in sample.meta["particles"]])
     labels = np.zeros(grid.shape, dtype=np.int64)
-    for k, points in enumerate(np.split(labelled, ends[:-1]) if len(ends) else [], start=1):
+    index, edge = [], []
+    for k, points in enumerate(np.split(labelled, ends[:-1]) if len(ends) else []):
         padded, _, valid = pad_points([points])
         mask = render_mask(padded, valid, grid, radius=radius)[0].numpy().astype(bool)
-        labels[mask & (labels == 0)] = k
-    return labels
+        mask &= labels == 0
+        if mask.sum() >= max(min_pixels, 1):
+            labels[mask] = len(index) + 1
+            index.append(k)
+            edge.append(bool(mask[[0, -1]].any() or mask[:, [0, -1]].any()))
+    return TrueParticles(labels, index, edge)
 
 
 def _predicted(
@@ -220,10 +275,10 @@ def detect(
     return particle_ratios(image[0], mask, sampling, min_px, settings.d_spacings, opening)
 
 
-FRAME_COLUMNS = ["method", "dose", "scene", "true", "predicted", "found", "false", "intersection", "union"]  # fmt: skip
+FRAME_COLUMNS = ["method", "dose", "scene", "sampling", "true", "predicted", "found", "false", "intersection", "union"]  # fmt: skip
 PARTICLE_COLUMNS = [
-    "method", "dose", "scene", "particle", "shape", "zone_axis", "tilt", "diameter", "found",
-    "iou", "ratio", "classified_on", "zone_named",
+    "method", "dose", "scene", "sampling", "particle", "shape", "zone_axis", "tilt", "diameter", "edge",
+    "found", "iou", "ratio", "classified_on", "zone_named",
 ]  # fmt: skip
 
 
@@ -235,8 +290,9 @@ def score(
     results: list[PeakPairResult],
     threshold: float,
 ) -> tuple[dict[str, object], list[dict[str, object]]]:
-    """One frame row and one row per true particle (``particles``: the scene's meta, in label
-    order) of one method, dose and scene (``key``); see :data:`FRAME_COLUMNS`, :data:`PARTICLE_COLUMNS`."""
+    """One frame row and one row per true particle (``particles``: the meta of those seen, in
+    label order, each with ``edge``) of one method, dose and scene (``key``); see
+    :data:`FRAME_COLUMNS`, :data:`PARTICLE_COLUMNS`."""
     matches = match_particles(truth, labels)
     frame = {
         **key,
@@ -259,6 +315,7 @@ def score(
                 "zone_axis": particle["zone_axis"],
                 "tilt": particle["tilt"],
                 "diameter": particle["diameter"],
+                "edge": particle["edge"],
                 "found": bool(partner),
                 "iou": float(matches.iou[k, partner - 1]) if partner else math.nan,
                 "ratio": ratio,
@@ -300,8 +357,8 @@ def scene_benchmark(
     progress: bool = True,
 ) -> SceneResult:
     """Score ``models`` (label -> loaded nanoparticle model), the classical baseline and the true
-    masks on ``scenes`` held-out frames of ``size`` px at each dose; see the module doc. The
-    example frame is the first scene at the dose nearest 200 e-/Å^2."""
+    masks on ``scenes`` held-out frames of ``size`` px (at the model's sampling) at each dose;
+    see the module doc. The example frame is the first scene at the dose nearest 200 e-/Å^2."""
     from hrtem_sim import open_dataset, spec_hash
     from tqdm import tqdm
 
@@ -321,20 +378,26 @@ def scene_benchmark(
     bar = tqdm(total=scenes * len(doses), desc="scene frames", unit="frame", disable=not progress)
     with open_dataset(path) as dataset, bar:
         for sample in dataset:
-            truth = None
+            seen = None
+            index = int(sample.meta["index"])
+            pixel_size = frame_sampling(setup, spec.seed, index)
+            pixels = round(frame_extent(size, sampling) / pixel_size)
             for dose in doses:
-                image, grid = form_frame(sample, setup.optics, dose, sampling, size, spec.seed)
+                image, grid = form_frame(sample, setup.optics, dose, pixel_size, pixels, spec.seed)
                 pixel = (float(grid.sampling[0, 0]), float(grid.sampling[0, 1]))
-                if truth is None:  # the same grid at every dose
-                    truth = true_labels(sample, grid, setup.label_radius)
+                if seen is None:  # the same grid at every dose
+                    min_px, _ = cleaning_pixels(settings.min_area, settings.opening, pixel)
+                    seen = true_labels(sample, grid, setup.label_radius, min_px)
+                    metas = [
+                        {**sample.meta["particles"][k], "edge": edge}
+                        for k, edge in zip(seen.index, seen.edge, strict=True)
+                    ]
+                truth = seen.labels
                 predicted = {}
                 for method in methods:
                     labels, results = detect(method, models, image, truth, pixel, settings)
-                    key = {"method": method, "dose": dose, "scene": int(sample.meta["index"])}
-                    frame, rows = score(
-                        key, sample.meta["particles"], truth, labels, results,
-                        settings.threshold,
-                    )  # fmt: skip
+                    key = {"method": method, "dose": dose, "scene": index, "sampling": pixel[0]}
+                    frame, rows = score(key, metas, truth, labels, results, settings.threshold)
                     frames.append(frame)
                     particles += rows
                     predicted[method] = labels
@@ -361,4 +424,5 @@ def scene_benchmark(
         path=path,
         size=size,
         sampling=sampling,
+        frame_sampling=setup.frame_sampling,
     )

@@ -40,7 +40,9 @@ SIZE_CLASSES = {
     "recall_1.5-3nm": (15.0, 30.0),
     "recall_3nm+": (30.0, np.inf),
 }
-"""Recall by particle diameter [Å], [low, high): 1 nm clusters, 1.5-3 nm, larger than 3 nm."""
+"""Recall by particle diameter [Å], [low, high): 1 nm clusters, 1.5-3 nm, larger than 3 nm; over
+the particles inside the frame (one cut by its edge is sized by the part a user sees, not by its
+diameter: ``recall_edge`` scores those)."""
 
 
 @dataclass(frozen=True)
@@ -170,13 +172,29 @@ def _ratio(total: float, count: float) -> float:
     return float(total / count) if count else float("nan")
 
 
+def size_recalls(truth: pd.DataFrame) -> dict[str, float]:
+    """Recall per :data:`SIZE_CLASSES` over the true particles ``truth`` (``diameter`` [Å],
+    ``edge``, ``found``) inside the frame, and ``recall_edge`` over those cut by its edge."""
+    edge = truth["edge"].astype(bool)
+    found = truth["found"].astype(bool)
+    inside = truth[~edge]
+    recalls = {
+        name: _ratio(
+            (found[~edge] & inside["diameter"].between(low, high, inclusive="left")).sum(),
+            inside["diameter"].between(low, high, inclusive="left").sum(),
+        )
+        for name, (low, high) in SIZE_CLASSES.items()
+    }
+    return {**recalls, "recall_edge": _ratio((found & edge).sum(), edge.sum())}
+
+
 def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
     """The metrics (:data:`METRICS`) per method and dose.
 
     frames: one row per method, dose and frame with ``predicted``, ``false``, ``intersection``,
     ``union`` (pixels). particles: one row per method, dose and true particle with ``found``
-    (bool), ``iou`` (of its match, NaN if none), ``tilt`` [deg] and ``classified_on`` (bool, NaN
-    if not found). Precision is NaN where nothing was predicted, mean IoU where nothing was found,
+    (bool), ``iou`` (of its match, NaN if none), ``tilt`` [deg], ``diameter`` [Å], ``edge`` (bool)
+    and ``classified_on`` (bool, NaN if not found). Precision is NaN where nothing was predicted, mean IoU where nothing was found,
     zone accuracy where no found particle is on axis or tilted.
     """
     rows = []
@@ -198,13 +216,7 @@ def summarise(frames: pd.DataFrame, particles: pd.DataFrame) -> pd.DataFrame:
                 "zone_accuracy": _ratio(correct.sum(), len(correct)),
                 "zone_particles": len(correct),
                 "pixel_iou": _ratio(group["intersection"].sum(), group["union"].sum()),
-                **{
-                    name: _ratio(
-                        found["diameter"].between(low, high, inclusive="left").sum(),
-                        truth["diameter"].between(low, high, inclusive="left").sum(),
-                    )
-                    for name, (low, high) in SIZE_CLASSES.items()
-                },
+                **size_recalls(truth),
                 "false_per_empty_frame": _ratio(
                     group.loc[group["true"] == 0, "false"].sum(), (group["true"] == 0).sum()
                 ),

@@ -25,6 +25,7 @@ from matplotlib.figure import Figure
 from hrtem_checks.scenes.benchmark import (
     CLASSICAL,
     DOSES,
+    FRAME_SAMPLING,
     SIZE,
     TRUTH,
     SceneResult,
@@ -36,7 +37,7 @@ from hrtem_checks.scenes.detection import METRICS, zone_by_shape
 
 FILES = ("scenes.csv", "scene_particles.csv", "scene_zone.csv", "scene_metrics.png", "scene_example.png")  # fmt: skip
 SHOWN = ["method", "dose", "precision", "recall", "mean_iou", "false_per_frame", "zone_accuracy", "pixel_iou"]  # fmt: skip
-BY_SIZE = ["method", "dose", "recall_1nm", "recall_1.5-3nm", "recall_3nm+", "false_per_empty_frame", "exposure"]  # fmt: skip
+BY_SIZE = ["method", "dose", "recall_1nm", "recall_1.5-3nm", "recall_3nm+", "recall_edge", "false_per_empty_frame", "exposure"]  # fmt: skip
 ZONE_NAMED = ["method", "dose", "zone_on_off", "zone_named", "mtp_as_zone"]
 LABELS = {
     "precision": "precision",
@@ -143,9 +144,10 @@ def write_report(result: SceneResult, out: str | Path) -> list[Path]:
 def description_text(result: SceneResult) -> str:
     """The summary as Markdown lines, for a registered version's description."""
     frames = int(result.summary["frames"].iloc[0]) if len(result.summary) else 0
+    low, high = result.frame_sampling
     lines = [
         f"scene benchmark: {frames} frames of {result.size}^2 px at {result.sampling:g} Å/px "
-        f"(scenes {result.spec_hash})",
+        f"(imaged at {low:g}-{high:g} Å/px; scenes {result.spec_hash})",
         "",
     ]
     for _, row in result.summary.iterrows():
@@ -213,6 +215,7 @@ def evaluate_scenes(
     log: bool = True,
     progress: bool = True,
     substrates: Sequence[str] | None = None,
+    frame_sampling: tuple[float, float] = FRAME_SAMPLING,
 ) -> tuple[SceneResult, list[Path]]:
     """``hrtem check scenes``: load every model (nanoparticle task), benchmark them side by
     side on the scenes of ``spec`` (:func:`default_setup`), write the report under ``out`` and,
@@ -220,7 +223,7 @@ def evaluate_scenes(
     from hrtem_analysis.models import analysis_model
 
     models = {uri: analysis_model(uri, "nanoparticle") for uri in uris}
-    setup = default_setup(root, workers, spec, profile, substrates)
+    setup = default_setup(root, workers, spec, profile, substrates, frame_sampling)
     result = scene_benchmark(models, scenes, doses, size, setup, progress)
     files = write_report(result, out)
     if log:
