@@ -95,16 +95,19 @@ def scenes(
     log: Annotated[bool, typer.Option(help="Log the tables and plots to an MLflow run.")] = True,
 ) -> None:
     """Nanoparticle models on large simulated frames: mostly amorphous carbon of a family the
-    training data never hold (clumped_carbon; --substrates picks others), several Au particles
+    training data never hold (clumped_carbon; --substrates picks others), many Au particles
     (truncated octahedra, decahedra, icosahedra, random fcc cuts of 10-80 Å), half on a zone
-    axis and half tilted 8-15°, from data_specs/benchmarks/scenes.yaml (seed 770001, disjoint
-    from training), imaged with the nanoparticle task's microscope ranges at each dose.
+    axis and half tilted 8-15°, some cut by the frame's edge, a quarter of the frames substrate
+    only, from data_specs/benchmarks/scenes.yaml (seed 770001, disjoint from training), imaged
+    with the nanoparticle task's microscope ranges at each dose and at a sampling drawn per frame
+    from --sampling.
 
     Prints per model and dose: particle precision and recall (IoU >= 0.5), mean IoU of the found
     particles, false particles per frame, zone-axis accuracy and pixel IoU, beside a local-variance
-    + Otsu baseline and the true masks; then recall by particle size (1 nm, 1.5-3 nm, > 3 nm),
-    false particles on substrate-only frames and whether each model saw the scenes' substrates
-    in training (from its card); then the zone-axis accuracy by particle shape. Writes
+    + Otsu baseline and the true masks; then recall by particle size (1 nm, 1.5-3 nm, > 3 nm;
+    particles inside the frame) and of those cut by its edge, false particles on substrate-only
+    frames and whether each model saw the scenes' substrates in training (from its card); then
+    the zone-axis accuracy by particle shape. Writes
     OUT/scenes.csv, scene_particles.csv, scene_zone.csv, scene_metrics.png and scene_example.png.
     The scenes are simulated once and cached under --data-root.
     """

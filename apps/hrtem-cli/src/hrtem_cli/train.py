@@ -9,7 +9,7 @@ import typer
 from hrtem_core.errors import SpecError
 
 from hrtem_cli.errors import one_line_errors
-from hrtem_cli.options import SCENE_DOSES, parse_doses
+from hrtem_cli.options import SCENE_DOSES, SCENE_SIZE, parse_doses
 
 
 @one_line_errors()
@@ -41,7 +41,9 @@ def train(
     scene_doses: Annotated[
         str, typer.Option(help="Doses [e-/Å^2] of the scene benchmark.")
     ] = SCENE_DOSES,
-    scene_size: Annotated[int, typer.Option(help="Side [px] of a scene frame.", min=8)] = 1024,
+    scene_size: Annotated[
+        int, typer.Option(help="Side [px] of a scene frame, at the model's sampling.", min=8)
+    ] = SCENE_SIZE,
 ) -> None:
     """Train a segmentation network on simulated data; track it in MLflow and register it.
 
