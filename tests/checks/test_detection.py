@@ -46,6 +46,7 @@ def scored(predicted: np.ndarray, method: str = "m") -> tuple[pd.DataFrame, pd.D
             ],
             "tilt": 0.0,
             "diameter": [12.0, 20.0, 40.0][: len(matches.partner)],  # [Å]: one per size class
+            "edge": False,
             "classified_on": [True if p else math.nan for p in matches.partner],
             "shape": "truncated_octahedron",
             "zone_axis": "110",
@@ -132,7 +133,7 @@ def test_frames_of_substrate_only_are_scored_without_particles() -> None:
     """A set of substrate-only frames: no particle rows at all, false particles still counted."""
     frames = pd.DataFrame([{"method": "m", "dose": 100.0, "true": 0, "predicted": 2, "false": 2,
                             "intersection": 0, "union": 40}])  # fmt: skip
-    particles = pd.DataFrame([], columns=["method", "dose", "found", "iou", "tilt", "diameter", "classified_on", "shape", "zone_axis", "zone_named"])  # fmt: skip
+    particles = pd.DataFrame([], columns=["method", "dose", "found", "iou", "tilt", "diameter", "edge", "classified_on", "shape", "zone_axis", "zone_named"])  # fmt: skip
     row = summarise(frames, particles).iloc[0]
     assert row.false_per_empty_frame == 2.0 and row.precision == 0.0 and math.isnan(row.recall)
     assert zone_by_shape(particles).empty
@@ -156,3 +157,14 @@ def test_zone_names_score_single_crystals_and_twinned_particles_apart() -> None:
         1.0,
         1.0,
     ]
+
+
+def test_particles_cut_by_the_frame_edge_are_scored_apart_from_the_size_classes() -> None:
+    from hrtem_checks.scenes.detection import size_recalls
+
+    truth = pd.DataFrame(
+        {"diameter": [20.0, 20.0, 40.0], "edge": [False, True, True], "found": [True, False, True]}
+    )
+    recalls = size_recalls(truth)
+    assert recalls["recall_1.5-3nm"] == 1.0 and math.isnan(recalls["recall_3nm+"])
+    assert recalls["recall_edge"] == 0.5
