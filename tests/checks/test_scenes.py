@@ -94,7 +94,7 @@ def test_true_masks_score_one_and_an_empty_model_recall_zero(result: SceneResult
 def test_true_masks_lie_on_each_particles_atoms(result: SceneResult) -> None:
     truth, sampling = result.example.truth, result.example.sampling
     with open_dataset(result.path) as scenes:
-        sample = scenes[0]
+        sample = scenes[result.example.scene]
     labelled = sample.atoms.positions[sample.atoms.arrays["labelled"].astype(bool), :2]
     ends = np.cumsum([p["n_atoms"] for p in sample.meta["particles"]])
     for k, points in enumerate(np.split(labelled, ends[:-1]), start=1):
@@ -146,6 +146,9 @@ def test_scenes_are_cached_by_spec_hash(result: SceneResult, root: Path) -> None
 def test_report_files_and_description(result: SceneResult, tmp_path: Path) -> None:
     files = write_report(result, tmp_path)
     assert [f.name for f in files] == list(FILES) and all(f.stat().st_size > 0 for f in files)
+    frames = pd.read_csv(tmp_path / "scene_frames.csv")
+    assert frames["false"].tolist() == result.frames["false"].tolist()
+    assert set(frames["sampling"]) == set(result.particles["sampling"])
     table = pd.read_csv(tmp_path / "scenes.csv")
     assert table["recall"].tolist() == pytest.approx(result.summary["recall"].tolist(), nan_ok=True)
     particles = pd.read_csv(tmp_path / "scene_particles.csv")

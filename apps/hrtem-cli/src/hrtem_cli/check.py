@@ -107,8 +107,9 @@ def scenes(
     + Otsu baseline and the true masks; then recall by particle size (1 nm, 1.5-3 nm, > 3 nm;
     particles inside the frame) and of those cut by its edge, false particles on substrate-only
     frames and whether each model saw the scenes' substrates in training (from its card); then
-    the zone-axis accuracy by particle shape. Writes
-    OUT/scenes.csv, scene_particles.csv, scene_zone.csv, scene_metrics.png and scene_example.png.
+    the zone-axis accuracy by particle shape. Writes OUT/scenes.csv, scene_particles.csv,
+    scene_frames.csv (each frame's sampling and false particles), scene_zone.csv,
+    scene_metrics.png and scene_example.png (the frame with the most particles).
     The scenes are simulated once and cached under --data-root.
     """
     from hrtem_checks.scenes.report import evaluate_scenes, table_text, zone_text

@@ -60,9 +60,10 @@ TRUTH = "truth"
 
 @dataclass(frozen=True)
 class Example:
-    """One frame for the outline figure: image ``[H, W]`` [counts], sampling [Å/px], dose,
-    true labels ``[H, W]`` and each method's predicted labels ``[H, W]``."""
+    """One frame for the outline figure: its scene index, image ``[H, W]`` [counts], sampling
+    [Å/px], dose, true labels ``[H, W]`` and each method's predicted labels ``[H, W]``."""
 
+    scene: int
     image: np.ndarray
     sampling: tuple[float, float]
     dose: float
@@ -358,7 +359,8 @@ def scene_benchmark(
 ) -> SceneResult:
     """Score ``models`` (label -> loaded nanoparticle model), the classical baseline and the true
     masks on ``scenes`` held-out frames of ``size`` px (at the model's sampling) at each dose;
-    see the module doc. The example frame is the first scene at the dose nearest 200 e-/Å^2."""
+    see the module doc. The example frame is the first scene with the most particles, at the dose
+    nearest 200 e-/Å^2."""
     from hrtem_sim import open_dataset, spec_hash
     from tqdm import tqdm
 
@@ -401,8 +403,8 @@ def scene_benchmark(
                     frames.append(frame)
                     particles += rows
                     predicted[method] = labels
-                if example is None and dose == shown:
-                    example = Example(image[0], pixel, dose, truth, predicted)
+                if dose == shown and (example is None or truth.max() > example.truth.max()):
+                    example = Example(index, image[0], pixel, dose, truth, predicted)
                 bar.update()
     frames_table = pd.DataFrame(frames, columns=FRAME_COLUMNS)
     particles_table = pd.DataFrame(particles, columns=PARTICLE_COLUMNS)

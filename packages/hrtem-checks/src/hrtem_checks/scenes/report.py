@@ -2,7 +2,8 @@
 
 Files (written atomically under ``out``): ``scenes.csv`` (metrics per method and dose),
 ``scene_particles.csv`` (every true particle per method and dose: found, IoU, peak-pair ratio,
-classified on axis), ``scene_zone.csv`` (zone-axis accuracy per method, dose and particle
+classified on axis), ``scene_frames.csv`` (per method, dose and frame: its sampling, true,
+predicted, found and false particles), ``scene_zone.csv`` (zone-axis accuracy per method, dose and particle
 shape), ``scene_metrics.png`` (each metric against dose, one line per method) and
 ``scene_example.png`` (one frame with the true and each method's predicted outlines).
 
@@ -35,7 +36,7 @@ from hrtem_checks.scenes.benchmark import (
 )
 from hrtem_checks.scenes.detection import METRICS, zone_by_shape
 
-FILES = ("scenes.csv", "scene_particles.csv", "scene_zone.csv", "scene_metrics.png", "scene_example.png")  # fmt: skip
+FILES = ("scenes.csv", "scene_particles.csv", "scene_frames.csv", "scene_zone.csv", "scene_metrics.png", "scene_example.png")  # fmt: skip
 SHOWN = ["method", "dose", "precision", "recall", "mean_iou", "false_per_frame", "zone_accuracy", "pixel_iou"]  # fmt: skip
 BY_SIZE = ["method", "dose", "recall_1nm", "recall_1.5-3nm", "recall_3nm+", "recall_edge", "false_per_empty_frame", "exposure"]  # fmt: skip
 ZONE_NAMED = ["method", "dose", "zone_on_off", "zone_named", "mtp_as_zone"]
@@ -123,7 +124,9 @@ def example_figure(result: SceneResult) -> Figure:
         ax.set_title(f"{method}\nwhite: true, red: predicted", fontsize="small")
         ax.set_xlabel("x [Å]")
         ax.set_ylabel("y [Å]")
-    fig.suptitle(f"scene at {example.dose:g} e$^-$/Å$^2$, {example.sampling[0]:.3g} Å/px")
+    fig.suptitle(
+        f"scene {example.scene} at {example.dose:g} e$^-$/Å$^2$, {example.sampling[0]:.3g} Å/px"
+    )
     return fig
 
 
@@ -135,9 +138,10 @@ def write_report(result: SceneResult, out: str | Path) -> list[Path]:
     return [
         atomic_write(out / FILES[0], lambda tmp: result.summary.to_csv(tmp, index=False)),
         atomic_write(out / FILES[1], lambda tmp: result.particles.to_csv(tmp, index=False)),
-        atomic_write(out / FILES[2], lambda tmp: zone.to_csv(tmp, index=False)),
-        atomic_write(out / FILES[3], lambda tmp: metrics.savefig(tmp, dpi=110, format="png")),
-        atomic_write(out / FILES[4], lambda tmp: example.savefig(tmp, dpi=110, format="png")),
+        atomic_write(out / FILES[2], lambda tmp: result.frames.to_csv(tmp, index=False)),
+        atomic_write(out / FILES[3], lambda tmp: zone.to_csv(tmp, index=False)),
+        atomic_write(out / FILES[4], lambda tmp: metrics.savefig(tmp, dpi=110, format="png")),
+        atomic_write(out / FILES[5], lambda tmp: example.savefig(tmp, dpi=110, format="png")),
     ]
 
 
