@@ -139,6 +139,7 @@ def counts_frames(dataset_root: Path, count: int, dose: float = 2000.0) -> list[
 
     optics = compose(helpers.tiny(dataset_root), helpers.CONFIGS).task.optics
     optics.detector_sampling.low = optics.detector_sampling.high = 0.21
+    optics.camera_sampling = None  # the camera's own frame
     optics.dose.low = optics.dose.high = dose
     optics.output_size = [112, 112]
     formation = ImageFormation(optics)

@@ -26,6 +26,7 @@ OLD_CARD = {
 NEW_FIELDS = {
     "crop": [128, 128],
     "sampling_range": [0.1, 0.11],
+    "camera_range": [0.15, 0.4],
     "dose_range": [200.0, 2.0e4],
     "defocus_ranges": [[-160.0, -20.0], [-60.0, 60.0], [20.0, 160.0]],
     "dataset_card": "0f1e2d3c4b5a",
@@ -75,7 +76,10 @@ def test_describe_gives_units() -> None:
     assert "training crop: 128 x 128 px" in lines
     assert "dose: 200-20000 e-/Å^2" in lines
     assert "energy: 80 kV" in lines
-    assert "sampling: nominal 0.105 Å/px; trained 0.1-0.11 Å/px" in lines
+    assert (
+        "sampling: nominal 0.105 Å/px; trained 0.1-0.11 Å/px, recorded at 0.15-0.4 Å/px and resized"
+        in lines
+    )
     assert any(
         line.startswith("defocus: nominal -90, 0, 90 Å; trained per channel -160-")
         for line in lines

@@ -63,6 +63,11 @@ def test_the_default_tasks_fit_their_datasets() -> None:
             "task mos2: optics.detector_sampling from 0.05 Å/px is finer than data/mos2-HASH "
             "exit waves at 0.08 Å/px",
         ),
+        (
+            "task.optics.camera_sampling={low: 0.05, high: 0.3}",
+            "task mos2: optics.camera_sampling from 0.05 Å/px is finer than data/mos2-HASH "
+            "exit waves at 0.08 Å/px",
+        ),
     ],
 )
 def test_a_mismatch_is_one_line_naming_both_values(
@@ -140,6 +145,7 @@ def test_a_checkpoint_loads_as_the_model_with_its_card(
     registered = load_model(result.model_uri)
     card = from_checkpoint.config
     assert card.crop == [48, 48] and card.sampling_range == [0.2, 0.22]
+    assert card.camera_range == [0.2, 0.4]  # recorded by the camera, resized to the detector's
     assert card.dose_range == [10.0, 10000.0] and card.defocus_ranges == [[-150.0, 150.0]]
     assert card.dataset_card == registered.config.dataset_card is not None
     assert card.metrics == {}  # the checkpoint's card is written before the test

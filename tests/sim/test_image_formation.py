@@ -220,3 +220,65 @@ def test_images_sit_on_the_grid_given_to_labels() -> None:
     images = formation(waves, (0.05, 0.06), params)
     expected = resample(waves.abs().square()[:, None], grid)
     torch.testing.assert_close(images, expected, rtol=1e-4, atol=1e-5)
+
+
+def _blob_wave(
+    shape: tuple[int, int], sampling: float, centre: tuple[float, float]
+) -> torch.Tensor:
+    """A real wave [1, H, W]: 1 plus a Gaussian of 1.5 Å width at ``centre`` [Å]."""
+    x = torch.arange(shape[0], dtype=torch.float64)[:, None] * sampling - centre[0]
+    y = torch.arange(shape[1], dtype=torch.float64)[None, :] * sampling - centre[1]
+    return (1 + torch.exp(-(x**2 + y**2) / (2 * 1.5**2)))[None].to(torch.complex64)
+
+
+@pytest.mark.parametrize("camera", [0.17, 0.39])
+def test_camera_images_sit_on_the_grid_given_to_labels(camera: float) -> None:
+    """A camera finer or coarser than the detector: the noise-free image of a blob, resized to
+    the detector's pixels, has the blob where `formation.grid(...)` (what labels render on) says,
+    to 0.05 px; the grid covers the camera's field of view at about the detector's sampling."""
+    flat = {k: Range(0.0, 0.0) for k in ("defocus", "Cs", "astigmatism", "focal_spread")}
+    formation = ImageFormation(
+        config(**flat, defocus_offsets=[Range(0.0, 0.0)], dose=Range(math.inf, math.inf),
+               mtf=IDENTITY_MTF, detector_sampling=Range(0.275, 0.275), output_size=[64, 64],
+               camera_sampling=Range(camera, camera), random_origin=False)
+    )  # fmt: skip
+    centre = (8.3, 9.1)  # [Å]
+    waves = _blob_wave((160, 160), 0.1, centre)
+    params = formation.draw(1, torch.Generator().manual_seed(0))
+    assert params.camera_sampling.tolist() == pytest.approx([camera])
+    image = formation(waves, 0.1, params)[0, 0].double() - 1
+    grid = formation.grid(waves.shape[-2:], 0.1, params)
+    (camera_grid,) = formation.cameras(waves.shape[-2:], 0.1, params)
+    assert image.shape == (64, 64) and grid.shape == (64, 64)
+    field = camera_grid.sampling[0] * torch.tensor(camera_grid.shape, dtype=torch.float64)
+    torch.testing.assert_close(grid.sampling[0] * 64, field)
+    assert grid.sampling[0].tolist() == pytest.approx([0.275, 0.275], rel=0.02)
+    weights = image.clamp(min=0) ** 4  # the blob's core
+    index = torch.arange(64, dtype=torch.float64)
+    found = (
+        (weights.sum(1) * index).sum() / weights.sum(),
+        (weights.sum(0) * index).sum() / weights.sum(),
+    )
+    expected = (torch.tensor(centre, dtype=torch.float64) - grid.origin[0]) / grid.sampling[0]
+    assert [float(v) for v in found] == pytest.approx(expected.tolist(), abs=0.05)
+
+
+def test_camera_sampling_is_drawn_within_its_range() -> None:
+    """Without a camera range the camera is the detector; with one, each sample's camera
+    sampling lies in it, and a bad range is one error naming the key."""
+    plain = ImageFormation(config(detector_sampling=Range(0.2, 0.3)))
+    params = plain.draw(16, torch.Generator().manual_seed(1))
+    assert torch.equal(params.camera_sampling, params.detector_sampling)
+    camera = ImageFormation(config(camera_sampling=Range(0.15, 0.4)))
+    drawn = camera.draw(64, torch.Generator().manual_seed(1)).camera_sampling
+    assert bool(((drawn >= 0.15) & (drawn <= 0.4)).all()) and float(drawn.std()) > 0.05
+    with pytest.raises(SpecError, match=r"camera_sampling: low \(0\.4\) must be <= high \(0\.2\)"):
+        ImageFormation(config(camera_sampling=Range(0.4, 0.2)))
+    with pytest.raises(
+        ImageError,
+        match=r"coarser than the camera sampling 0\.15 Å/px; .* a coarser camera sampling",
+    ):
+        formation = ImageFormation(
+            config(detector_sampling=Range(0.3, 0.3), camera_sampling=Range(0.15, 0.15))
+        )
+        formation(random_waves(1, (64, 64)), 0.2, formation.draw(1, torch.Generator()))

@@ -24,9 +24,9 @@ from typing import Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from hrtem_core.errors import ImageError
 from hrtem_core.readers.units import sampling_pair
+from hrtem_sim.optics.resample import resize_bilinear
 from torch import nn
 
 from hrtem_analysis.settings import BATCH_SIZE, MAX_RESAMPLE, OVERLAP, WINDOW
@@ -130,11 +130,8 @@ def _tile(
 
 
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize of ``[C, H, W]`` to ``size``, antialiased when shrinking an axis."""
-    shrink = size[0] < x.shape[1] or size[1] < x.shape[2]
-    return F.interpolate(
-        x[None], size=size, mode="bilinear", align_corners=False, antialias=shrink
-    )[0]
+    """``[C, H, W]`` resized to ``size`` as :func:`hrtem_sim.optics.resample.resize_bilinear`."""
+    return resize_bilinear(x[None], size)[0]
 
 
 def _model_sampling(model: nn.Module) -> tuple[float, float] | None:

@@ -188,14 +188,15 @@ def simulate_scenes(spec: DataSpec, root: Path, workers: int | None, progress: b
 def frame_optics(
     optics: ImageFormationConfig, dose: float, sampling: float, size: int
 ) -> ImageFormationConfig:
-    """``optics`` at one ``dose`` [e-/Å^2], the detector at ``sampling`` [Å/px] over ``size`` px
-    from the cell's origin."""
+    """``optics`` at one ``dose`` [e-/Å^2], the camera at ``sampling`` [Å/px] over ``size`` px
+    from the cell's origin (the raw frame: the analysis resizes it)."""
     return dataclasses.replace(
         optics,
         dose=Range(dose, dose),
         detector_sampling=Range(sampling, sampling),
         output_size=[size, size],
         random_origin=False,
+        camera_sampling=None,
     )
 
 

@@ -108,7 +108,11 @@ def scene_frames(
     period = np.array(wave.shape[-2:]) * np.array(wave_sampling)
     shape = [int(FIELD * length / sampling) for length in period]
     config = dataclasses.replace(
-        optics, output_size=shape, detector_sampling=Range(sampling, sampling), random_origin=False
+        optics,
+        output_size=shape,
+        detector_sampling=Range(sampling, sampling),
+        random_origin=False,
+        camera_sampling=None,
     )
     formation = ImageFormation(config)
     drawn = formation.draw_fixed([index], seed)  # this scene's microscope

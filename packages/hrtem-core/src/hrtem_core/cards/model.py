@@ -49,6 +49,9 @@ class ModelCard:
     energy:         electron energy [eV].
     crop:           (h, w) [px] of the training images.
     sampling_range: (low, high) detector sampling of the training images [Å/px].
+    camera_range:   (low, high) sampling the training images were recorded at before they were
+                    resized to the detector's [Å/px], as frames are for analysis; None: not
+                    resized.
     dose_range:     (low, high) dose of the training images [e/Å^2].
     defocus_ranges: per channel (low, high) defocus [Å] of the training images.
     dataset_card:   hash of the DatasetCard of the training data.
@@ -71,6 +74,7 @@ class ModelCard:
     energy: float
     crop: list[int] | None = None
     sampling_range: list[float] | None = None
+    camera_range: list[float] | None = None
     dose_range: list[float] | None = None
     defocus_ranges: list[list[float]] | None = None
     dataset_card: str | None = None
@@ -143,7 +147,12 @@ class ModelCard:
                 f"defocus: nominal {', '.join(f'{d:g}' for d in self.defocus)} Å; "
                 f"trained per channel {channels} (positive = underfocus)",
                 f"sampling: nominal {self.sampling:g} Å/px; trained "
-                f"{span(self.sampling_range, 'Å/px')}",
+                f"{span(self.sampling_range, 'Å/px')}"
+                + (
+                    f", recorded at {span(self.camera_range, 'Å/px')} and resized"
+                    if self.camera_range
+                    else ""
+                ),
                 f"training crop: {crop}",
                 f"dose: {span(self.dose_range, 'e-/Å^2')}",
                 f"energy: {self.energy / 1e3:g} kV",
@@ -198,6 +207,7 @@ CHECKS: dict[str, Check] = {
     "energy": (is_number, "a number [eV]"),
     "crop": (optional(_pair(is_int)), "(h, w) [px] or null"),
     "sampling_range": (optional(_pair()), "(low, high) [Å/px] or null"),
+    "camera_range": (optional(_pair()), "(low, high) [Å/px] or null"),
     "dose_range": (optional(_pair()), "(low, high) [e/Å^2] or null"),
     "defocus_ranges": (optional(list_of(_pair())), "a list of (low, high) [Å] or null"),
     "dataset_card": (optional(is_str), "a string or null"),

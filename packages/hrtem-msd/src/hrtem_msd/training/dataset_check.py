@@ -43,9 +43,10 @@ def check_task_data(task: TaskConfig, card: DatasetCard, path: str | Path) -> No
             f"{where}: classes {_names(task.classes)} but {data} labels columns as "
             f"{_names(card.classes)} (scheme {card.label_scheme})"
         )
-    finest = optics.detector_sampling.low
-    if finest < card.sampling * (1 - 1e-9):
-        raise CardError(
-            f"{where}: optics.detector_sampling from {finest:g} Å/px is finer than {data} "
-            f"exit waves at {card.sampling:g} Å/px"
-        )
+    for key in ("detector_sampling", "camera_sampling"):
+        pixels = getattr(optics, key)
+        if pixels is not None and pixels.low < card.sampling * (1 - 1e-9):
+            raise CardError(
+                f"{where}: optics.{key} from {pixels.low:g} Å/px is finer than {data} "
+                f"exit waves at {card.sampling:g} Å/px"
+            )

@@ -35,6 +35,11 @@ def model_card(
         energy=optics.energy,
         crop=[int(n) for n in optics.output_size],
         sampling_range=[sampling.low, sampling.high],
+        camera_range=(
+            [optics.camera_sampling.low, optics.camera_sampling.high]
+            if optics.camera_sampling is not None
+            else None
+        ),
         dose_range=[optics.dose.low, optics.dose.high],
         defocus_ranges=[
             [optics.defocus.low + o.low, optics.defocus.high + o.high]

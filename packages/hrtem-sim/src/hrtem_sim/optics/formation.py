@@ -2,12 +2,16 @@
 
 Order of operations: CTF (aberrations, coherence envelopes, aperture) on the exit wave ->
 intensity -> band-limited resampling onto the detector grid (+ margin) -> Poisson noise at the
-dose -> detector MTF on the noisy image -> crop the margin. Images are normalised so that vacuum
-is 1 (noise variance 1 / (dose * pixel area)). Torch only; runs on the device of the waves.
+dose -> detector MTF on the noisy image -> crop the margin. With a camera sampling range, the
+three detector steps happen on the camera's pixels over the same field of view, and the image is
+then resized to the detector grid as the analysis resizes a frame. Images are normalised so
+that vacuum is 1 (noise variance 1 / (dose * pixel area)). Torch only; runs on the device of the
+waves.
 """
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 
 import torch
@@ -25,7 +29,13 @@ from hrtem_sim.optics.params import (
     draw_fixed,
     load_detector,
 )
-from hrtem_sim.optics.resample import DetectorGrid, detector_grid, resample
+from hrtem_sim.optics.resample import (
+    DetectorGrid,
+    detector_grid,
+    resample,
+    resize_bilinear,
+    resized_grid,
+)
 
 # Pixels formed beyond each edge so that the MTF's blur near the edges sees real neighbours.
 MARGIN = 8
@@ -79,14 +89,53 @@ class ImageFormation:
         params: OpticsParams,
     ) -> DetectorGrid:
         """The detector grid of the images (origin, exact sampling, period, output size)."""
-        batch = params.dose.shape[0]
+        if self.config.camera_sampling is None:
+            return self._detector(wave_shape, sampling, params)
+        shape = (self.config.output_size[0], self.config.output_size[1])
+        grids = [resized_grid(c, shape) for c in self.cameras(wave_shape, sampling, params)]
+        return DetectorGrid(
+            origin=torch.cat([g.origin for g in grids]),
+            sampling=torch.cat([g.sampling for g in grids]),
+            period=torch.cat([g.period for g in grids]),
+            shape=shape,
+        )
+
+    def _detector(
+        self,
+        wave_shape: Sequence[int],
+        sampling: float | Sequence[float] | torch.Tensor,
+        params: OpticsParams,
+    ) -> DetectorGrid:
+        """The grid of ``output_size`` pixels at the drawn detector sampling."""
         return detector_grid(
             (int(wave_shape[0]), int(wave_shape[1])),
-            as_sampling(sampling, batch),
+            as_sampling(sampling, params.dose.shape[0]),
             params.detector_sampling.cpu(),
             (self.config.output_size[0], self.config.output_size[1]),
             params.origin.cpu(),
         )
+
+    def cameras(
+        self,
+        wave_shape: Sequence[int],
+        sampling: float | Sequence[float] | torch.Tensor,
+        params: OpticsParams,
+    ) -> list[DetectorGrid]:
+        """Per sample, the camera's grid (batch 1): pixels at the drawn camera sampling, as many
+        as cover the detector's field of view, from the same origin."""
+        detector = self._detector(wave_shape, sampling, params)
+        wave_sampling = as_sampling(sampling, params.dose.shape[0])
+        field = detector.sampling * torch.tensor(detector.shape, dtype=torch.float64)
+        grids = []
+        for b in range(field.shape[0]):
+            one = params.select(slice(b, b + 1))
+            camera = detector_grid(
+                (int(wave_shape[0]), int(wave_shape[1])), wave_sampling[b : b + 1],
+                one.camera_sampling.cpu(), (1, 1), one.origin.cpu(), name="camera",
+            )  # fmt: skip
+            pixels = (field[b] / camera.sampling[0]).round().clamp(min=1)
+            grids.append(dataclasses.replace(camera, shape=tuple(int(n) for n in pixels)))
+        return grids
 
     def __call__(
         self,
@@ -103,21 +152,36 @@ class ImageFormation:
             raise ImageError(
                 f"{params.dose.shape[0]} parameter sets for a batch of {waves.shape[0]} waves"
             )
-        grid = self.grid(waves.shape[-2:], sampling, params)
-        params = params.to(waves.device)
+        wave_shape = waves.shape[-2:]
         wave_sampling = as_sampling(sampling, waves.shape[0])
         intensity = form_intensity(
             waves,
             wave_sampling,
             self.config.energy,
-            params.lens,
+            params.to(waves.device).lens,
             self.config.aperture,
             True,
             self.config.temporal,
             self.config.quadrature_points,
-        )
-        field = resample(intensity.float(), grid.pad(MARGIN))
-        area = grid.sampling.prod(dim=1).to(device=waves.device, dtype=torch.float64)
-        noisy = poisson_noise(field, params.dose.double(), area, params.noise_seed)
-        blurred = apply_mtf(noisy, params.mtf)
-        return blurred[..., MARGIN:-MARGIN, MARGIN:-MARGIN].contiguous()
+        ).float()
+        if self.config.camera_sampling is None:
+            return _record(intensity, self._detector(wave_shape, sampling, params), params)
+        shape = (self.config.output_size[0], self.config.output_size[1])
+        images = [
+            resize_bilinear(
+                _record(intensity[b : b + 1], camera, params.select(slice(b, b + 1))), shape
+            )
+            for b, camera in enumerate(self.cameras(wave_shape, sampling, params))
+        ]
+        return torch.cat(images).contiguous()
+
+
+def _record(intensity: torch.Tensor, grid: DetectorGrid, params: OpticsParams) -> torch.Tensor:
+    """The detector's image [B, C, h, w] of a noise-free ``intensity`` [B, C, H, W] on ``grid``:
+    resampled (with a margin), counted at the dose, blurred by the MTF, margin cropped."""
+    params = params.to(intensity.device)
+    field = resample(intensity, grid.pad(MARGIN))
+    area = grid.sampling.prod(dim=1).to(device=intensity.device, dtype=torch.float64)
+    noisy = poisson_noise(field, params.dose.double(), area, params.noise_seed)
+    blurred = apply_mtf(noisy, params.mtf)
+    return blurred[..., MARGIN:-MARGIN, MARGIN:-MARGIN].contiguous()

@@ -75,6 +75,10 @@ class ImageFormationConfig:
     detector_sampling [Å/px]; output_size [px] (h, w); dose [e/Å^2], ``.inf`` = noise-free;
     detector: a detector YAML (``hrtem mtf fit`` output) whose c0..c3 replace ``mtf``'s (its
     jitter is kept); random_origin: put the field of view anywhere in the periodic exit wave.
+    camera_sampling [Å/px] (None: the detector's): the camera records the field of view at a
+    sampling drawn from this range (its noise and MTF at that pixel size), then the image is
+    resized (bilinear, antialiased when shrinking) to ``output_size`` at ``detector_sampling``,
+    as the analysis resizes a user's frame to the model's sampling.
     """
 
     energy: float = 300e3
@@ -95,6 +99,7 @@ class ImageFormationConfig:
     mtf: MTFConfig = field(default_factory=MTFConfig)
     detector: str | None = None
     random_origin: bool = True
+    camera_sampling: Range | None = None
 
 
 def check_config(config: ImageFormationConfig) -> None:
@@ -112,6 +117,8 @@ def check_config(config: ImageFormationConfig) -> None:
         if getattr(config, key).low < 0:
             raise SpecError(f"{key}: must be >= 0, got low={getattr(config, key).low}")
     config.detector_sampling.check("detector_sampling", positive=True)
+    if config.camera_sampling is not None:
+        config.camera_sampling.check("camera_sampling", positive=True)
     config.dose.check("dose", positive=True)
     if not config.aperture > 0:
         raise SpecError(f"aperture: must be > 0 mrad (inf for none), got {config.aperture}")
@@ -142,7 +149,8 @@ class OpticsParams:
 
     lens: defocus [B, C] Å and the other lens parameters [B]; detector_sampling [B] Å/px;
     dose [B] e/Å^2; mtf [B, 4] c0..c3; origin [B, 2] fraction of the wave's extent in [0, 1);
-    noise_seed [B] int64.
+    noise_seed [B] int64; camera_sampling [B] Å/px (equal to detector_sampling without a
+    camera range).
     """
 
     lens: Lens
@@ -151,6 +159,13 @@ class OpticsParams:
     mtf: torch.Tensor
     origin: torch.Tensor
     noise_seed: torch.Tensor
+    camera_sampling: torch.Tensor
+
+    def select(self, index: slice) -> OpticsParams:
+        """The parameter sets ``index`` of the batch (a slice keeps the batch axis)."""
+        lens = Lens(**{k: v[index] for k, v in vars(self.lens).items()})
+        rest = {k: v[index] for k, v in vars(self).items() if k != "lens"}
+        return OpticsParams(lens=lens, **rest)
 
     def to(self, device: torch.device | str) -> OpticsParams:
         """A copy with every tensor on ``device``."""
@@ -186,13 +201,22 @@ def draw(
         focal_spread=config.focal_spread.draw(u[:, 4]).to(f32),
         source_semiangle=config.source_semiangle.draw(u[:, 5]).to(f32),
     )
+    detector_sampling = config.detector_sampling.draw(u[:, 6]).to(f32)
+    camera = config.camera_sampling
     return OpticsParams(
         lens=lens,
-        detector_sampling=config.detector_sampling.draw(u[:, 6]).to(f32),
+        detector_sampling=detector_sampling,
         dose=config.dose.draw(u[:, 13]).to(f32),
         mtf=(nominal * jitter).to(f32),
         origin=origin.to(f32),
         noise_seed=seeds,
+        camera_sampling=(
+            detector_sampling
+            if camera is None
+            else camera.draw(torch.rand(batch_size, generator=generator, dtype=torch.float64)).to(
+                f32
+            )
+        ),
     )
 
 

@@ -14,6 +14,7 @@ import math
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 from hrtem_core.errors import ImageError
 
 from hrtem_sim.optics.fft import ifft2
@@ -50,11 +51,13 @@ def detector_grid(
     detector_sampling: torch.Tensor,
     shape: tuple[int, int],
     origin_fraction: torch.Tensor | None = None,
+    name: str = "detector",
 ) -> DetectorGrid:
     """The detector grid for waves of ``wave_shape`` at ``wave_sampling`` [B, 2] Å/px.
 
     detector_sampling: [B] Å/px requested; must not be finer than the wave's sampling.
     origin_fraction: [B, 2] in [0, 1), the origin as a fraction of the wave's extent (default 0).
+    name: what the pixels are ("detector", "camera"), for the error.
     """
     wave_sampling = wave_sampling.to(torch.float64)
     requested = detector_sampling.to(device=wave_sampling.device, dtype=torch.float64)
@@ -64,8 +67,8 @@ def detector_grid(
         i = int(too_coarse.nonzero()[0, 0])
         raise ImageError(
             f"exit-wave sampling {tuple(round(v, 5) for v in wave_sampling[i].tolist())} Å/px is "
-            f"coarser than the detector sampling {requested[i].item():.5g} Å/px; simulate the "
-            "exit wave at a finer sampling or choose a coarser detector sampling"
+            f"coarser than the {name} sampling {requested[i].item():.5g} Å/px; simulate the "
+            f"exit wave at a finer sampling or choose a coarser {name} sampling"
         )
     extent = wave_sampling * torch.tensor(wave_shape, dtype=torch.float64, device=requested.device)
     pixels = torch.clamp(torch.round(extent / requested[:, None]), min=1)
@@ -113,3 +116,27 @@ def resample(field: torch.Tensor, grid: DetectorGrid) -> torch.Tensor:
         cols = torch.arange(w, device=field.device) % ny
         out.append(image.index_select(-2, rows).index_select(-1, cols))
     return torch.stack(out).to(field.dtype)
+
+
+def resize_bilinear(images: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Images ``[B, C, H, W]`` resized to ``size`` (h, w): bilinear, pixel centres aligned
+    (``align_corners=False``), antialiased when shrinking an axis. The analysis brings a user's
+    frame to the model's sampling with it, and the camera of
+    :class:`hrtem_sim.optics.ImageFormation` its training images."""
+    shrink = size[0] < images.shape[-2] or size[1] < images.shape[-1]
+    return F.interpolate(
+        images, size=tuple(size), mode="bilinear", align_corners=False, antialias=shrink
+    )
+
+
+def resized_grid(camera: DetectorGrid, shape: tuple[int, int]) -> DetectorGrid:
+    """The grid of a ``camera`` image (batch 1) after :func:`resize_bilinear` to ``shape``:
+    the same field of view over ``shape`` pixels, its first pixel centre half a new pixel in from
+    the field's edge (pixel centres aligned)."""
+    sampling = (
+        camera.sampling
+        * torch.tensor(camera.shape, dtype=torch.float64)
+        / torch.tensor(shape, dtype=torch.float64)
+    )
+    origin = camera.origin + (sampling - camera.sampling) / 2
+    return DetectorGrid(origin, sampling, camera.period, (int(shape[0]), int(shape[1])))
