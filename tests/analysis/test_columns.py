@@ -60,6 +60,18 @@ def test_suppress_drops_a_weaker_blob_beside_a_column_and_keeps_the_lattice() ->
     assert len(detect_columns(render(truth), suppress=SUPPRESS * 10.0)) == len(truth)
 
 
+def test_positions_and_suppression_in_angstrom_on_oblong_pixels() -> None:
+    """With the map's sampling, positions come in Å and the suppression radius is in Å on
+    each axis: on (0.1, 0.3) Å/px a blob 1.2 Å from a column along x (12 px) is dropped
+    within 1.75 Å, while the lattice 3 Å apart along y (10 px) is kept."""
+    columns = np.array([[40.0, 30.0], [40.0, 40.0], [40.0, 50.0]])
+    halo = np.array([[52.0, 30.0]])
+    probability = np.maximum(render(columns), 0.8 * render(halo, sigma=1.0))
+    found = detect_columns(probability, suppress=1.75, sampling=(0.1, 0.3))
+    np.testing.assert_allclose(found, columns * [0.1, 0.3], atol=0.02)
+    assert len(detect_columns(probability, sampling=(0.1, 0.3))) == 4  # no suppression
+
+
 def test_the_analysis_suppresses_as_training_scores() -> None:
     assert Settings().suppress == SUPPRESS  # settings.py keeps a torch-free copy
 

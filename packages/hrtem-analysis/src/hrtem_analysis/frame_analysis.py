@@ -193,8 +193,10 @@ def _particles(frame: Frame, analysis: Analysis, models: Models) -> FrameRecord:
     if interpretable and "columns" in models:
         columns = _probabilities(models["columns"], frame, settings)
         column = models["columns"].config.class_index("column")
-        radius = settings.suppress * column_spacing(zones[0], lattice) / np.mean(frame.sampling)
-        positions = detect_columns(columns[column].numpy(), suppress=radius) * frame.sampling
+        radius = settings.suppress * column_spacing(zones[0], lattice)  # [Å]
+        positions = detect_columns(
+            columns[column].numpy(), suppress=radius, sampling=frame.sampling
+        )
         row["columns"] = len(positions)
         region = particle_region(image, largest, frame.sampling, settings.max_drift)
     if analysis.figures is not None:

@@ -31,18 +31,22 @@ def detect_columns(
     threshold: float = 0.5,
     min_distance: float = 0.0,
     suppress: float = 0.0,
+    sampling: tuple[float, float] = (1.0, 1.0),
 ) -> np.ndarray:
-    """Column positions ``[M, 2]`` float64 [px] in a probability map ``[H, W]``.
+    """Column positions ``[M, 2]`` float64 in a probability map ``[H, W]``: [px] times
+    ``sampling`` per axis (give the map's [Å/px] for positions in Å).
 
     Each connected region of ``probability > threshold`` is one column, placed at its centroid
     weighted by ``probability - threshold`` (zero at the region's edge, so the pixelated outline
     does not bias the position). Columns closer than ``min_distance`` [px] (fragments of one
     column cut by noise) are merged into their mass-weighted centroid. Then a column closer than
-    ``suppress`` [px] to one of larger summed probability is dropped (:func:`suppress_weaker`;
-    0: none); give it as :data:`SUPPRESS` times the lattice's column spacing.
+    ``suppress`` (the positions' units) to one of larger summed probability is dropped
+    (:func:`suppress_weaker`; 0: none); give it as :data:`SUPPRESS` times the lattice's column
+    spacing.
     """
     probability = np.asarray(probability, dtype=np.float64)
-    positions, mass = columns_with_scores(probability, probability[None], threshold, min_distance)
+    found, mass = columns_with_scores(probability, probability[None], threshold, min_distance)
+    positions = found * np.asarray(sampling, dtype=np.float64)
     if suppress <= 0:
         return positions
     return positions[suppress_weaker(positions, mass[:, 0], suppress)]
