@@ -62,8 +62,21 @@ def result(root: Path, tmp_path_factory: pytest.TempPathFactory) -> SceneResult:
         "empty": load_model(str(empty_model(folder / "empty"))),
         "threshold": load_model(str(synthetic.particle_model(folder / "threshold"))),
     }
-    setup = default_setup(root, workers=0, profile="tiny")
+    setup = default_setup(root, workers=0, profile="tiny", parallel=2)
     return scene_benchmark(models, 2, [200.0, 1000.0], SIZE, setup, progress=False)
+
+
+def test_scenes_scored_at_once_give_the_rows_of_one_at_a_time(
+    result: SceneResult, root: Path, tmp_path: Path
+) -> None:
+    models = {"empty": load_model(str(empty_model(tmp_path / "empty")))}
+    setup = default_setup(root, workers=0, profile="tiny")
+    alone = scene_benchmark(models, 2, [200.0, 1000.0], SIZE, setup, progress=False)
+    shared = result.frames[result.frames["method"].isin(["empty", CLASSICAL, TRUTH])]
+    pd.testing.assert_frame_equal(alone.frames, shared.reset_index(drop=True))
+    assert alone.example.scene == result.example.scene
+    with pytest.raises(SpecError, match="parallel: need at least 1 scene at once, got 0"):
+        default_setup(root, parallel=0)
 
 
 def test_true_masks_score_one_and_an_empty_model_recall_zero(result: SceneResult) -> None:

@@ -7,6 +7,7 @@ ASE), and cache what they simulate under the data root.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -89,6 +90,13 @@ def scenes(
             show_default=False,
         ),
     ] = None,
+    parallel: Annotated[
+        int | None,
+        typer.Option(
+            help="Scenes scored at once, one thread each (default: one per core).",
+            show_default=False,
+        ),
+    ] = None,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where the tables and plots go.")] = Path(
         "outputs/scenes"
     ),
@@ -117,7 +125,7 @@ def scenes(
     result, files = evaluate_scenes(
         [model, *(compare or [])], frames, parse_doses(doses), out, size, data_root, workers,
         spec, profile, log=log, substrates=substrates.split(",") if substrates else None,
-        frame_sampling=parse_range(sampling, "--sampling"),
+        frame_sampling=parse_range(sampling, "--sampling"), parallel=parallel or os.cpu_count() or 1,
     )  # fmt: skip
     typer.echo(table_text(result.summary))
     typer.echo(zone_text(result.particles))

@@ -29,6 +29,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -47,6 +48,7 @@ from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig,
 from hrtem_sim.spec import DataSpec, load_spec
 from hrtem_sim.types import Sample
 from torch import nn
+from tqdm import tqdm
 
 from hrtem_checks.scenes.classical import classical_mask
 from hrtem_checks.scenes.detection import match_particles, summarise
@@ -103,6 +105,7 @@ class SceneSetup:
     settings: Settings = field(default_factory=Settings)
     substrates: tuple[str, ...] | None = None  # replaces the spec's (None: the held-out family)
     frame_sampling: tuple[float, float] = FRAME_SAMPLING  # [Å/px], drawn uniformly per scene
+    parallel: int = 1  # scenes scored at once (threads; torch and NumPy release the GIL)
 
 
 def default_setup(
@@ -112,11 +115,13 @@ def default_setup(
     profile: str | None = None,
     substrates: Sequence[str] | None = None,
     frame_sampling: tuple[float, float] = FRAME_SAMPLING,
+    parallel: int = 1,
 ) -> SceneSetup:
     """The nanoparticle task's optics and label radius from ``configs/``, the scenes of ``spec``
     (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as
     written), when given ``substrates`` instead of the spec's, and the frames' sampling range
-    ``frame_sampling`` [Å/px] (low <= high, both > 0, else a SpecError)."""
+    ``frame_sampling`` [Å/px] (low <= high, both > 0, else a SpecError), scoring ``parallel``
+    scenes at once."""
     from hrtem_msd.config import compose, default_config_dir
 
     task = compose(["task=nanoparticle"]).task
@@ -126,9 +131,11 @@ def default_setup(
     low, high = (float(v) for v in frame_sampling)
     if not (0 < low <= high and math.isfinite(high)):
         raise SpecError(f"frame sampling: need 0 < low <= high Å/px, got {low:g}, {high:g}")
+    if parallel < 1:
+        raise SpecError(f"parallel: need at least 1 scene at once, got {parallel}")
     return SceneSetup(
         Path(spec), task.optics, task.labels.radius, profile, Path(root), workers,
-        substrates=chosen, frame_sampling=(low, high),
+        substrates=chosen, frame_sampling=(low, high), parallel=int(parallel),
     )  # fmt: skip
 
 
@@ -350,6 +357,49 @@ def form_frame(
     return (image * counts).numpy(), grid
 
 
+def score_scene(
+    sample: Sample,
+    models: dict[str, nn.Module],
+    doses: Sequence[float],
+    setup: SceneSetup,
+    seed: int,
+    frame: tuple[float, int],
+    bar: tqdm,
+) -> tuple[list[dict], list[dict], Example]:
+    """One scene's frame and particle rows for every method at each of ``doses`` (``frame``: the
+    model's sampling [Å/px] and the frame's size [px] at it), and its frame at the dose nearest
+    200 e-/Å^2 for the example figure; ``bar`` advances by one per dose."""
+    settings = setup.settings.resolved()
+    sampling, size = frame
+    index = int(sample.meta["index"])
+    pixel_size = frame_sampling(setup, seed, index)
+    pixels = round(frame_extent(size, sampling) / pixel_size)
+    shown = min(doses, key=lambda d: abs(math.log(d / 200.0)))
+    frames, particles, example, seen = [], [], None, None
+    for dose in doses:
+        image, grid = form_frame(sample, setup.optics, dose, pixel_size, pixels, seed)
+        pixel = (float(grid.sampling[0, 0]), float(grid.sampling[0, 1]))
+        if seen is None:  # the same grid at every dose
+            min_px, _ = cleaning_pixels(settings.min_area, settings.opening, pixel)
+            seen = true_labels(sample, grid, setup.label_radius, min_px)
+            metas = [
+                {**sample.meta["particles"][k], "edge": edge}
+                for k, edge in zip(seen.index, seen.edge, strict=True)
+            ]
+        predicted = {}
+        for method in [*models, CLASSICAL, TRUTH]:
+            labels, results = detect(method, models, image, seen.labels, pixel, settings)
+            key = {"method": method, "dose": dose, "scene": index, "sampling": pixel[0]}
+            row, rows = score(key, metas, seen.labels, labels, results, settings.threshold)
+            frames.append(row)
+            particles += rows
+            predicted[method] = labels
+        if dose == shown:
+            example = Example(index, image[0], pixel, dose, seen.labels, predicted)
+        bar.update()
+    return frames, particles, example
+
+
 def scene_benchmark(
     models: dict[str, nn.Module],
     scenes: int,
@@ -363,11 +413,10 @@ def scene_benchmark(
     see the module doc. The example frame is the first scene with the most particles, at the dose
     nearest 200 e-/Å^2."""
     from hrtem_sim import open_dataset, spec_hash
-    from tqdm import tqdm
 
     doses = check_benchmark_doses(doses)
     setup = setup or default_setup()
-    settings = setup.settings.resolved()  # the material's threshold and d-spacings
+    setup.settings.resolved()  # a bad material fails before any simulation
     if not models:
         raise SpecError("the scene benchmark needs at least one model")
     for model in models.values():
@@ -375,38 +424,25 @@ def scene_benchmark(
     sampling = float(next(iter(models.values())).config.sampling)
     spec = scene_spec(setup, scenes, sampling, size)
     path = simulate_scenes(spec, setup.root, setup.workers, progress)
-    methods = [*models, CLASSICAL, TRUTH]
-    shown = min(doses, key=lambda d: abs(math.log(d / 200.0)))
     frames, particles, example = [], [], None
     bar = tqdm(total=scenes * len(doses), desc="scene frames", unit="frame", disable=not progress)
-    with open_dataset(path) as dataset, bar:
-        for sample in dataset:
-            seen = None
-            index = int(sample.meta["index"])
-            pixel_size = frame_sampling(setup, spec.seed, index)
-            pixels = round(frame_extent(size, sampling) / pixel_size)
-            for dose in doses:
-                image, grid = form_frame(sample, setup.optics, dose, pixel_size, pixels, spec.seed)
-                pixel = (float(grid.sampling[0, 0]), float(grid.sampling[0, 1]))
-                if seen is None:  # the same grid at every dose
-                    min_px, _ = cleaning_pixels(settings.min_area, settings.opening, pixel)
-                    seen = true_labels(sample, grid, setup.label_radius, min_px)
-                    metas = [
-                        {**sample.meta["particles"][k], "edge": edge}
-                        for k, edge in zip(seen.index, seen.edge, strict=True)
-                    ]
-                truth = seen.labels
-                predicted = {}
-                for method in methods:
-                    labels, results = detect(method, models, image, truth, pixel, settings)
-                    key = {"method": method, "dose": dose, "scene": index, "sampling": pixel[0]}
-                    frame, rows = score(key, metas, truth, labels, results, settings.threshold)
-                    frames.append(frame)
-                    particles += rows
-                    predicted[method] = labels
-                if dose == shown and (example is None or truth.max() > example.truth.max()):
-                    example = Example(index, image[0], pixel, dose, truth, predicted)
-                bar.update()
+    threads = torch.get_num_threads()
+    torch.set_num_threads(max(1, threads // setup.parallel))  # the cores shared by the scenes
+    try:
+        with open_dataset(path) as dataset, bar, ThreadPoolExecutor(setup.parallel) as pool:
+
+            def one(i: int) -> tuple[list[dict], list[dict], Example]:
+                return score_scene(
+                    dataset[i], models, doses, setup, spec.seed, (sampling, size), bar
+                )
+
+            for scene_frames, scene_particles, shown in pool.map(one, range(len(dataset))):
+                frames += scene_frames
+                particles += scene_particles
+                if example is None or shown.truth.max() > example.truth.max():
+                    example = shown
+    finally:
+        torch.set_num_threads(threads)
     frames_table = pd.DataFrame(frames, columns=FRAME_COLUMNS)
     particles_table = pd.DataFrame(particles, columns=PARTICLE_COLUMNS)
     return SceneResult(

@@ -220,14 +220,15 @@ def evaluate_scenes(
     progress: bool = True,
     substrates: Sequence[str] | None = None,
     frame_sampling: tuple[float, float] = FRAME_SAMPLING,
+    parallel: int = 1,
 ) -> tuple[SceneResult, list[Path]]:
     """``hrtem check scenes``: load every model (nanoparticle task), benchmark them side by
-    side on the scenes of ``spec`` (:func:`default_setup`), write the report under ``out`` and,
-    with ``log``, log it to a new MLflow run."""
+    side on the scenes of ``spec`` (:func:`default_setup`; ``parallel`` scenes at once), write
+    the report under ``out`` and, with ``log``, log it to a new MLflow run."""
     from hrtem_analysis.models import analysis_model
 
     models = {uri: analysis_model(uri, "nanoparticle") for uri in uris}
-    setup = default_setup(root, workers, spec, profile, substrates, frame_sampling)
+    setup = default_setup(root, workers, spec, profile, substrates, frame_sampling, parallel)
     result = scene_benchmark(models, scenes, doses, size, setup, progress)
     files = write_report(result, out)
     if log:
