@@ -141,7 +141,7 @@ def tiny(root: Path, *extra: str) -> list[str]:
         "data.test_fraction=0.25",
         "task.optics.detector_sampling.low=0.2",
         "task.optics.detector_sampling.high=0.22",
-        "task.optics.camera_sampling.low=0.2",  # not finer than the tiny exit waves
+        "task.optics.camera_sampling={low: 0.2, high: 0.4}",  # not finer than the tiny waves
         "task.optics.output_size=[48,48]",
         *extra,
     ]
