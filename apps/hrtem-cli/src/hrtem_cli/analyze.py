@@ -167,6 +167,15 @@ def particles(
         float,
         typer.Option(min=0.1, help="Largest plausible drift [Å] between interpretable frames."),
     ] = DEFAULTS.max_drift,
+    confirm_events: Annotated[
+        bool,
+        typer.Option(
+            "--confirm-events/--raw-events",
+            help="A column counts as appeared or vanished only when the next frame with columns "
+            "does not undo it (a one-frame flicker of the detection is no event); --raw-events: "
+            "every change between two frames.",
+        ),
+    ] = DEFAULTS.confirm_events,
     workers: Workers = 0,
     scheduler: Scheduler = None,
     window: Window = DEFAULTS.window,
@@ -190,6 +199,7 @@ def particles(
         match_fraction=match_fraction,
         match_distance=match_distance,
         max_drift=max_drift,
+        confirm_events=confirm_events,
         window=window,
         overlap=overlap,
         batch_size=batch_size,

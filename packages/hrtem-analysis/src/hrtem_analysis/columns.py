@@ -6,7 +6,10 @@ the columns model in training, so the analysis finds columns as they were scored
 in pixels in the array's own order (abTEM's: axis 0 = x), or in Å after multiplying by the
 sampling [Å/px]. Between two frames a column is the same column when it lies within a distance
 tied to the lattice (a fraction of the column spacing) of where the previous frame's column lies
-once the drift is removed; the others appeared or vanished (diffusion events).
+once the drift is removed; the others appeared or vanished (diffusion events). A change is
+confirmed (:func:`confirmed_changes`) when the frames on either side do not undo it: a column
+seen in one frame only, or missing from one frame only, is a flicker of the detection, not an
+event.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ __all__ = [
     "ColumnChanges",
     "column_changes",
     "columns_with_scores",
+    "confirmed_changes",
     "count_events",
     "detect_columns",
     "group_close",
@@ -72,6 +76,51 @@ def column_changes(
     current = np.asarray(current, dtype=float).reshape(-1, 2)
     matched, new, gone = match_columns(moved, current, distance)
     return ColumnChanges(current[new], moved[gone], len(matched), float(distance))
+
+
+def _near(points: np.ndarray, others: np.ndarray, distance: float) -> np.ndarray:
+    """``[N]`` bool: which ``points`` have a partner among ``others`` (one to one) within
+    ``distance``."""
+    hit = np.zeros(len(points), dtype=bool)
+    if len(points) and len(others):
+        pairs, _, _ = match_columns(points, others, distance)
+        hit[[i for i, _ in pairs]] = True
+    return hit
+
+
+def confirmed_changes(
+    changes: ColumnChanges,
+    before: ColumnChanges | None,
+    drift: Sequence[float],
+    after: ColumnChanges | None,
+    drift_after: Sequence[float],
+) -> ColumnChanges:
+    """``changes`` (previous -> this frame) without those the neighbouring changes undo.
+
+    before: the changes into the previous frame (its coordinates; None: unknown), ``drift``
+    the content's move from the previous frame to this one; after: the changes from this frame
+    to the next (None: no next frame yet), ``drift_after`` the move to the next frame. Dropped:
+    a column that appeared here and vanishes next, or that returns here after vanishing before
+    (missing from one frame only); a column that vanished here and returns next, or that had
+    appeared only in the previous frame. Positions in this frame's coordinates, as ``changes``.
+    """
+    drift = np.nan_to_num(np.asarray(drift, dtype=float))
+    drift_after = np.nan_to_num(np.asarray(drift_after, dtype=float))
+    keep = {"appeared": np.ones(len(changes.appeared), bool),
+            "vanished": np.ones(len(changes.vanished), bool)}  # fmt: skip
+    undone = {"appeared": "vanished", "vanished": "appeared"}
+    for kind, other in undone.items():
+        points = getattr(changes, kind)
+        if before is not None:
+            keep[kind] &= ~_near(points, getattr(before, other) + drift, changes.distance)
+        if after is not None:
+            keep[kind] &= ~_near(points + drift_after, getattr(after, other), changes.distance)
+    return ColumnChanges(
+        changes.appeared[keep["appeared"]],
+        changes.vanished[keep["vanished"]],
+        changes.matched,
+        changes.distance,
+    )
 
 
 def count_events(

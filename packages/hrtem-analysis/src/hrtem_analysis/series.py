@@ -130,11 +130,10 @@ def run_series(
         else:
             frames = _prefetched(source, todo, prefetch)
             records = (analyse_frame(frame, analysis, models) for frame in frames)
-        for record in records:
-            for row in writer.add(record):
-                written.append(row)
-                if progress is not None:
-                    progress(len(done) + len(written), row)
+        for row in _written_rows(writer, records):
+            written.append(row)
+            if progress is not None:
+                progress(len(done) + len(written), row)
     finally:
         rows = table.close()
         events.close()
@@ -145,6 +144,13 @@ def run_series(
         )
     seconds = time.perf_counter() - start
     return _summary(source, written, len(done), rows, table, events.csv, plot_path, seconds)
+
+
+def _written_rows(writer: OrderedWriter, records: Iterator[FrameRecord]) -> Iterator[dict]:
+    """The rows ``writer`` writes as ``records`` come, then those it held to the end."""
+    for record in records:
+        yield from writer.add(record)
+    yield from writer.close()
 
 
 def _summary(

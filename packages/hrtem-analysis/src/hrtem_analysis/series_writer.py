@@ -6,21 +6,34 @@ two particle regions (:func:`hrtem_analysis.drift_tracking.region_drift`), then 
 matched within ``match_fraction`` of the column spacing (or ``match_distance`` [Å]) after
 removing it. Per frame, the drift and the numbers of columns that appeared and vanished go to the
 frame's row, and every such column to ``OUT/events.csv`` (frame, time, kind, x, y [Å] in that
-frame), written before the row so that a frame is done only with its events. Positions [Å] are
-kept in ``OUT/columns/frame_NNNNNN.npy`` and the latest frame's region in ``..._region.npz``, so a
-resumed run continues tracking where it stopped.
+frame), written before the row so that a frame is done only with its events.
+
+With ``settings.confirm_events`` a frame's row and events wait for the next frame with columns:
+a change that frame undoes (a column seen in one frame only, or missing from one frame only) is
+a flicker of the detection and not counted (:func:`hrtem_analysis.columns.confirmed_changes`);
+the rows after it wait too, so the table stays in frame order, and the last frame is confirmed
+against the one before only (:meth:`OrderedWriter.close`). Positions [Å] are kept in
+``OUT/columns/frame_NNNNNN.npy``, the latest written frame's region and unconfirmed changes in
+``..._region.npz`` and ``..._changes.npz``, so a resumed run continues tracking where it
+stopped (a frame held for confirmation when a run stops is analysed again).
 """
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 from hrtem_core.atomic import atomic_write, atomic_write_text
 
-from hrtem_analysis.columns import ColumnChanges, column_changes, match_distance
+from hrtem_analysis.columns import (
+    ColumnChanges,
+    column_changes,
+    confirmed_changes,
+    match_distance,
+)
 from hrtem_analysis.drift_tracking import Region, region_drift
 from hrtem_analysis.frame_analysis import FrameRecord
 from hrtem_analysis.settings import Settings
@@ -55,13 +68,34 @@ def _save_array(path: Path, array: np.ndarray) -> None:
         np.save(stream, array, allow_pickle=False)
 
 
+@dataclass(frozen=True)
+class _Tracked:
+    """A frame with columns: its positions [Å] ``[N, 2]``, particle region, unconfirmed
+    ``changes`` from the frame with columns before it, ``shift`` (the drift [Å] from that frame),
+    the changes into that frame (``before``), its record and row (None when read from files)."""
+
+    frame: int
+    positions: np.ndarray
+    region: Region | None
+    changes: ColumnChanges | None
+    shift: np.ndarray
+    before: ColumnChanges | None = None
+    record: FrameRecord | None = None
+    row: dict | None = None
+
+
+def _no_changes() -> ColumnChanges:
+    return ColumnChanges(np.zeros((0, 2)), np.zeros((0, 2)), 0, 0.0)
+
+
 class OrderedWriter:
     """Writes records in the order of ``todo`` (a list, or an endless ``itertools.count`` for a
-    watched folder), tracking columns against the previous
-    interpretable frame (of this run, or from the files of an earlier one).
+    watched folder), tracking columns against the previous frame with columns (of this run, or
+    from the files of an earlier one); see the module docstring.
 
     settings must be resolved (:meth:`Settings.resolved`); figures: folder for the per-frame
-    column figures (appeared and vanished marked), or None.
+    column figures (appeared and vanished marked), or None. Call :meth:`close` at the end of
+    the frames to write the frame held for confirmation.
     """
 
     def __init__(
@@ -81,13 +115,16 @@ class OrderedWriter:
         self.folder = folder
         self.settings = settings
         self.figures = figures
-        self.previous = self._previous(self.expected if self.expected is not None else 0)
+        self.latest = self._written(self.expected if self.expected is not None else 0)
+        self.last_written = self.latest.frame if self.latest is not None else None
+        self.held: _Tracked | None = None
+        self.waiting: list[dict] = []
 
     def _path(self, frame: int, suffix: str = ".npy") -> Path:
         return self.folder / f"frame_{frame:06d}{suffix}"
 
-    def _previous(self, frame: int) -> tuple[int, np.ndarray, Region | None] | None:
-        """(frame, positions, region) of the last frame before ``frame`` with columns."""
+    def _written(self, frame: int) -> _Tracked | None:
+        """The last frame before ``frame`` with columns in the table, from its files."""
         rows = self.table.rows
         earlier = rows[(rows["frame"] < frame) & rows["columns"].notna()]
         if not len(earlier):
@@ -97,69 +134,114 @@ class OrderedWriter:
         if not path.is_file():
             return None
         positions = np.load(path, allow_pickle=False)
+        changes = _load_changes(self._path(last, "_changes.npz"))
         if not region.is_file():
             log.warning("%s missing: frame %d is tracked without removing the drift", region, frame)
-            return last, positions, None
-        return last, positions, Region.load(region)
+            return _Tracked(last, positions, None, changes, np.zeros(2))
+        return _Tracked(last, positions, Region.load(region), changes, np.zeros(2))
 
     def add(self, record: FrameRecord) -> list[dict]:
         """Buffer ``record``; write every record now in order; return the rows written."""
         self.pending[record.row["frame"]] = record
         written = []
         while self.expected is not None and self.expected in self.pending:
-            written.append(self._write(self.pending.pop(self.expected)))
+            written += self._take(self.pending.pop(self.expected))
             self.expected = next(self.order, None)
         return written
 
-    def _write(self, record: FrameRecord) -> dict:
+    def close(self) -> list[dict]:
+        """Write the frame held for confirmation (confirmed against the frame before it only)
+        and the rows after it; return the rows written."""
+        if self.held is None:
+            return []
+        held, self.held = self.held, None
+        return self._finish(held, None)
+
+    def _take(self, record: FrameRecord) -> list[dict]:
+        """Write ``record`` (and the held frame it confirms), or hold it; the rows written."""
         row = dict(record.row)
         if record.positions is None:
+            if self.held is not None:
+                self.waiting.append(row)
+                return []
             self.table.append(row)
-            return row
-        frame = row["frame"]
-        row.update(self._track(row, record))
-        self.folder.mkdir(parents=True, exist_ok=True)
-        atomic_write(self._path(frame), lambda tmp: _save_array(tmp, record.positions))
-        if record.region is not None:
-            record.region.save(self._path(frame, "_region.npz"))
-        self.table.append(row)
-        if self.previous is not None:  # only the latest region is needed to continue
-            self._path(self.previous[0], "_region.npz").unlink(missing_ok=True)
-        self.previous = (frame, record.positions, record.region)
-        return row
+            return [row]
+        tracked = self._track(row, record)
+        self.latest = tracked
+        if not self.settings.confirm_events:
+            return self._finish(tracked, None)
+        written = self._finish(self.held, tracked) if self.held is not None else []
+        self.held = tracked
+        return written
 
-    def _track(self, row: dict, record: FrameRecord) -> dict:
-        """The frame's drift and event counts; its events appended to the events table."""
+    def _track(self, row: dict, record: FrameRecord) -> _Tracked:
+        """The frame's unconfirmed changes from the latest frame with columns, and its drift."""
         positions = record.positions
         shift = np.full(2, np.nan)
-        changes = ColumnChanges(np.zeros((0, 2)), np.zeros((0, 2)), 0, 0.0)
-        if self.previous is not None:
-            _, before, region = self.previous
+        changes = _no_changes()
+        before = None
+        if self.latest is not None:
+            previous, region = self.latest.positions, self.latest.region
             if region is not None and record.region is not None:
                 shift = region_drift(region, record.region, self.settings.max_drift)
             changes = column_changes(
-                before,
-                positions,
-                self._distance(before, positions),
-                np.nan_to_num(shift),
+                previous, positions, self._distance(previous, positions), np.nan_to_num(shift)
             )
-            for kind, points in (("appeared", changes.appeared), ("vanished", changes.vanished)):
-                for x, y in points:
-                    event = {"frame": row["frame"], "time": row["time"], "kind": kind}
-                    self.events.append({**event, "x": float(x), "y": float(y)})
+            before = self.latest.changes
+        return _Tracked(row["frame"], positions, record.region, changes, shift, before, record, row)
+
+    def _finish(self, tracked: _Tracked, after: _Tracked | None) -> list[dict]:
+        """Write ``tracked``'s events, files and row (its changes confirmed by ``after`` and the
+        changes before it when confirming), then the rows waiting behind it."""
+        row, record = dict(tracked.row), tracked.record
+        changes = tracked.changes
+        if self.settings.confirm_events:
+            changes = confirmed_changes(
+                changes,
+                tracked.before,
+                tracked.shift,
+                after.changes if after is not None else None,
+                after.shift if after is not None else np.zeros(2),
+            )
+        for kind, points in (("appeared", changes.appeared), ("vanished", changes.vanished)):
+            for x, y in points:
+                event = {"frame": row["frame"], "time": row["time"], "kind": kind}
+                self.events.append({**event, "x": float(x), "y": float(y)})
         if self.figures is not None and record.region is not None:
             from hrtem_analysis import figures  # matplotlib only when figures are asked for
 
-            figure = figures.column_panel(record.region, positions, changes, row["source"])
+            figure = figures.column_panel(record.region, record.positions, changes, row["source"])
             figures.save(figure, self.figures / f"frame_{row['frame']:06d}_columns.png")
         appeared, vanished = len(changes.appeared), len(changes.vanished)
-        return {
-            "appeared": appeared,
-            "vanished": vanished,
-            "events": appeared + vanished,
-            "drift_x": float(shift[0]),
-            "drift_y": float(shift[1]),
-        }
+        row.update(
+            appeared=appeared,
+            vanished=vanished,
+            events=appeared + vanished,
+            drift_x=float(tracked.shift[0]),
+            drift_y=float(tracked.shift[1]),
+        )
+        self._save(tracked)
+        self.table.append(row)
+        waiting, self.waiting = self.waiting, []
+        for later in waiting:
+            self.table.append(later)
+        return [row, *waiting]
+
+    def _save(self, tracked: _Tracked) -> None:
+        """Positions, region and unconfirmed changes of a written frame; only the latest
+        frame's region and changes are kept (all a resumed run needs)."""
+        frame = tracked.frame
+        self.folder.mkdir(parents=True, exist_ok=True)
+        atomic_write(self._path(frame), lambda tmp: _save_array(tmp, tracked.positions))
+        if tracked.region is not None:
+            tracked.region.save(self._path(frame, "_region.npz"))
+        atomic_write(
+            self._path(frame, "_changes.npz"), lambda tmp: _save_changes(tmp, tracked.changes)
+        )
+        if self.last_written is not None and self.last_written != frame:
+            for suffix in ("_region.npz", "_changes.npz"):
+                self._path(self.last_written, suffix).unlink(missing_ok=True)
+        self.last_written = frame
 
     def _distance(self, previous: np.ndarray, current: np.ndarray) -> float:
         """Match distance [Å]: the explicit ``match_distance``, else tied to the lattice (the
@@ -168,3 +250,21 @@ class OrderedWriter:
             return self.settings.match_distance
         fallback = max(self.settings.d_spacings)  # type: ignore[arg-type]
         return match_distance(previous, current, self.settings.match_fraction, fallback)
+
+
+def _save_changes(path: Path, changes: ColumnChanges) -> None:
+    with open(path, "wb") as stream:
+        np.savez(
+            stream,
+            appeared=changes.appeared,
+            vanished=changes.vanished,
+            distance=np.float64(changes.distance),
+        )
+
+
+def _load_changes(path: Path) -> ColumnChanges | None:
+    """A written frame's unconfirmed changes (None when the file is missing: an older run)."""
+    if not path.is_file():
+        return None
+    with np.load(path, allow_pickle=False) as data:
+        return ColumnChanges(data["appeared"], data["vanished"], 0, float(data["distance"]))

@@ -40,6 +40,9 @@ class Settings:
                     frame's zone (:func:`~hrtem_analysis.zone_naming.column_spacing`) to a
                     stronger one is dropped (:func:`hrtem_msd.nets.points.suppress_weaker`); 0: none.
     max_drift:      largest plausible drift [Å] between consecutive interpretable frames.
+    confirm_events: a column counts as appeared or vanished only when the next frame with
+                    columns does not undo it (one frame's flicker of the detection is no event;
+                    :mod:`hrtem_analysis.series_writer`); False: every change between two frames.
     window, overlap, batch_size: tiled inference (:func:`hrtem_analysis.tiled.tiled_predict`).
     max_resample:   a frame whose sampling differs from the model's by more than this factor
                     (either way) is refused, not resampled.
@@ -60,6 +63,7 @@ class Settings:
     match_distance: float | None = None
     suppress: float = SUPPRESS
     max_drift: float = 5.0
+    confirm_events: bool = True
     window: int = WINDOW
     overlap: float = OVERLAP
     batch_size: int = BATCH_SIZE

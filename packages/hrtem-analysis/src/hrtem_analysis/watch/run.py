@@ -8,7 +8,9 @@ one that cannot be read yet is retried, and becomes an error row once it has not
 (:mod:`hrtem_analysis.watch.pools`; rows still in arrival order), and written by the series' own
 :class:`~hrtem_analysis.series_writer.OrderedWriter`: ``OUT/frames.csv`` (a row per frame, its
 ``source`` file and ``error``), ``OUT/events.csv`` and the drift/column tracking between
-interpretable frames, exactly as ``hrtem analyze series`` writes them.
+interpretable frames, as ``hrtem analyze series`` writes them but unconfirmed
+(``confirm_events`` off: a live row is written as its frame arrives, not one frame later;
+``hrtem analyze series`` on the folder afterwards drops one frame's flickers).
 
 Resuming: a restart reads ``OUT/frames.csv`` and never hands out a file that has a row (a
 stack's frames are skipped one by one), so nothing is done twice and a row cut off by a kill is
@@ -173,7 +175,8 @@ def watch_folder(
     folder = Path(folder)
     if not folder.is_dir():
         raise ImageError(f"{folder}: not a folder to watch")
-    analysis = replace(analysis, settings=analysis.settings.resolved(), figures=None)
+    settings = replace(analysis.settings.resolved(), confirm_events=False)  # rows live, unheld
+    analysis = replace(analysis, settings=settings, figures=None)
     if not (options.workers or options.scheduler):
         return _Watch(folder, analysis, out, options, on_frame, should_stop).run()
     from hrtem_core.cluster import dask_client
