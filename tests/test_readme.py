@@ -193,7 +193,9 @@ def project(
     return folder, env
 
 
-def run_example(command: str, folder: Path, env: dict[str, str]) -> subprocess.CompletedProcess:
+def run_example(
+    command: str, folder: Path, env: dict[str, str], timeout: float = 600
+) -> subprocess.CompletedProcess:
     words = shlex.split(command)
     if words[0] == "hrtem":
         words[0] = str(HRTEM)
@@ -210,7 +212,9 @@ def run_example(command: str, folder: Path, env: dict[str, str]) -> subprocess.C
         }
         words = ["make", "-C", str(ROOT), *words[1:], f"VENV={Path(sys.executable).parents[1]}"]
         words.append(outputs.get(words[3], "ARGS="))
-    return subprocess.run(words, cwd=folder, env=env, capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        words, cwd=folder, env=env, capture_output=True, text=True, timeout=timeout
+    )
 
 
 @pytest.mark.parametrize(
@@ -226,7 +230,8 @@ def run_example(command: str, folder: Path, env: dict[str, str]) -> subprocess.C
 )
 def test_examples_run_in_the_project(command: str, project: tuple[Path, dict[str, str]]) -> None:
     folder, env = project
-    done = run_example(command, folder, env)
+    slow = covered_by(command) == "slow in project"  # the scene check: 2048^2 frames, minutes
+    done = run_example(command, folder, env, timeout=2400 if slow else 600)
     assert done.returncode == 0, f"{command}\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
 
 
