@@ -180,3 +180,20 @@ def test_a_corrupt_card_names_the_shard(copy: Path) -> None:
         f.attrs["card"] = '{"energy": 80000.0}'
     with pytest.raises(DatasetError, match=rf"^{re.escape(str(first))} \(attribute 'card'\): "):
         open_dataset(copy)
+
+
+def test_opening_a_dataset_builds_no_structure(
+    simulated: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The stored spec was checked when simulated: opening it again needs neither the simulate
+    extra nor the seconds a large scene takes to build."""
+    import hrtem_sim.structures
+
+    def refuse(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a structure was built")
+
+    monkeypatch.setattr(hrtem_sim.structures, "build_structure", refuse)
+    with open_dataset(simulated) as ds:
+        assert len(ds) == 5 and ds.spec == load_spec(MOS2, "tiny", build=False)
+    with pytest.raises(AssertionError, match="a structure was built"):
+        load_spec(MOS2, "tiny")  # a spec from a user is checked

@@ -102,7 +102,7 @@ def open_dataset(path: str | Path) -> ExitWaveDataset:
     if not found:
         raise DatasetError(f"{path}: no shards (not simulated yet?)")
     first = read_header(found[0])
-    spec = spec_from_yaml(first.spec_yaml, f"{found[0]} (attribute 'spec')")
+    spec = spec_from_yaml(first.spec_yaml, f"{found[0]} (attribute 'spec')", build=False)
     if spec_hash(spec) != first.card.spec_hash:
         raise DatasetError(
             f"{found[0]}: stored spec does not match its hash {first.card.spec_hash} (corrupt, or written by another hrtem_sim version)"

@@ -194,7 +194,7 @@ def _card(f: h5py.File, path: Path, spec_yaml: str) -> DatasetCard:
     from hrtem_sim.card import dataset_card
     from hrtem_sim.spec import spec_from_yaml
 
-    spec = spec_from_yaml(spec_yaml, f"{path} (attribute 'spec')")
+    spec = spec_from_yaml(spec_yaml, f"{path} (attribute 'spec')", build=False)
     return dataset_card(spec, generated_by=UNKNOWN_GENERATOR)
 
 
