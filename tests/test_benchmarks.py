@@ -93,3 +93,14 @@ def test_watch_benchmark_prints_the_ratio_and_the_lag() -> None:
     assert size == 64 and ratio == pytest.approx(per_watch / per_batch, rel=0.1, abs=0.05)
     assert fps == pytest.approx(1 / per_watch, rel=0.1)
     assert 0 < median <= largest < 30 and target == pytest.approx(2 + per_watch, abs=0.01)
+
+
+def test_scene_check_benchmark_explains_itself() -> None:
+    done = subprocess.run(
+        [sys.executable, str(BENCHMARKS / "scene_check.py"), "--help"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--parallel PARALLEL" in done.stdout and "--model MODEL" in done.stdout
