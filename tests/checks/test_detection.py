@@ -86,6 +86,7 @@ def test_iou_threshold_and_false_particles() -> None:
     assert row.mean_iou == pytest.approx(2 / 3) and row.false_per_frame == 2.0
     # found: the 1 nm particle only; no substrate-only frame in this set
     assert (row["recall_1nm"], row["recall_1.5-3nm"], row["recall_3nm+"]) == (1.0, 0.0, 0.0)
+    assert row["recall_1.5nm+"] == 0.0
     assert math.isnan(row.false_per_empty_frame)
 
 
@@ -167,4 +168,4 @@ def test_particles_cut_by_the_frame_edge_are_scored_apart_from_the_size_classes(
     )
     recalls = size_recalls(truth)
     assert recalls["recall_1.5-3nm"] == 1.0 and math.isnan(recalls["recall_3nm+"])
-    assert recalls["recall_edge"] == 0.5
+    assert recalls["recall_1.5nm+"] == 1.0 and recalls["recall_edge"] == 0.5

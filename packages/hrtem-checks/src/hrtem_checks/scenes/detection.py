@@ -39,8 +39,10 @@ SIZE_CLASSES = {
     "recall_1nm": (0.0, 15.0),
     "recall_1.5-3nm": (15.0, 30.0),
     "recall_3nm+": (30.0, np.inf),
+    "recall_1.5nm+": (15.0, np.inf),
 }
-"""Recall by particle diameter [Å], [low, high): 1 nm clusters, 1.5-3 nm, larger than 3 nm; over
+"""Recall by particle diameter [Å], [low, high): 1 nm clusters, 1.5-3 nm, larger than 3 nm, and
+1.5 nm and larger (the issue's target class); over
 the particles inside the frame (one cut by its edge is sized by the part a user sees, not by its
 diameter: ``recall_edge`` scores those)."""
 

@@ -38,7 +38,7 @@ from hrtem_checks.scenes.detection import METRICS, zone_by_shape
 
 FILES = ("scenes.csv", "scene_particles.csv", "scene_frames.csv", "scene_zone.csv", "scene_metrics.png", "scene_example.png")  # fmt: skip
 SHOWN = ["method", "dose", "precision", "recall", "mean_iou", "false_per_frame", "zone_accuracy", "pixel_iou"]  # fmt: skip
-BY_SIZE = ["method", "dose", "recall_1nm", "recall_1.5-3nm", "recall_3nm+", "recall_edge", "false_per_empty_frame", "exposure"]  # fmt: skip
+BY_SIZE = ["method", "dose", "recall_1nm", "recall_1.5-3nm", "recall_3nm+", "recall_1.5nm+", "recall_edge", "false_per_empty_frame", "exposure"]  # fmt: skip
 ZONE_NAMED = ["method", "dose", "zone_on_off", "zone_named", "mtp_as_zone"]
 LABELS = {
     "precision": "precision",
