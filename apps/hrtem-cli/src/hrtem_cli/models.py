@@ -153,6 +153,14 @@ def export(
             dir_okay=False,
         ),
     ] = None,
+    trained_by: Annotated[
+        str | None,
+        typer.Option(
+            help="How MODEL was trained, recorded in the manifest [default: the task's preset, "
+            "configs/pretrained/TASK.yaml]; e.g. 'make train TASK=nanoparticle' when the "
+            "default training beat the preset's.",
+        ),
+    ] = None,
     out: Annotated[
         Path | None, typer.Option(help="Shipped directory [default: hrtem_msd/pretrained/].")
     ] = None,
@@ -172,9 +180,10 @@ def export(
     for files, check, column, keys in checks:
         for path in files or []:
             figures.update(card_figures(pd.read_csv(path), check, model, column, keys))
-    entry = ship(
-        model, task, figures, {"model": model, "preset": f"configs/pretrained/{task}.yaml"}, out
+    how = (
+        {"trained_by": trained_by} if trained_by else {"preset": f"configs/pretrained/{task}.yaml"}
     )
+    entry = ship(model, task, figures, {"model": model, **how}, out)
     typer.echo(
         f"{entry.folder}: {entry.size} bytes, sha256 {entry.sha256}, {len(figures)} check figures"
     )
