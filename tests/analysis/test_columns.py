@@ -117,6 +117,17 @@ def test_count_events_on_series_with_known_events() -> None:
     assert table["events"].tolist() == [0, 2, 2, 0, 4]
 
 
+def test_count_events_drops_a_column_missing_from_one_frame_only() -> None:
+    base = lattice(np.random.default_rng(2))
+    flicker = [base, np.delete(base, [5], axis=0), base, base]
+    series = [detect_columns(render(f), threshold=0.5) for f in flicker]
+    confirmed = count_events(series, max_distance=3.0)
+    assert confirmed["events"].tolist() == [0, 0, 0, 0]
+    raw = count_events(series, max_distance=3.0, confirm=False)
+    assert raw["vanished"].tolist() == [0, 1, 0, 0]
+    assert raw["appeared"].tolist() == [0, 0, 1, 0]
+
+
 def test_count_events_rejects_mismatched_frame_numbers() -> None:
     with pytest.raises(ImageError, match="3 frame numbers for 2 frames"):
         count_events([np.zeros((0, 2))] * 2, 3.0, frames=[0, 1, 2])

@@ -128,25 +128,34 @@ def count_events(
     max_distance: float,
     frames: Sequence[int] | None = None,
     drifts: Sequence[Sequence[float]] | None = None,
+    confirm: bool = True,
 ) -> pd.DataFrame:
     """Column counts and diffusion events over a series of position arrays ``[M_t, 2]``.
 
     Each frame is compared with the previous one in ``series`` (pass only interpretable frames;
     ``frames`` gives their frame numbers, default 0, 1, ...; ``drifts`` the drift of each against
-    the previous one, default none). Returns one row per frame: frame, columns, appeared,
-    vanished, events (= appeared + vanished; 0 for the first frame).
+    the previous one, default none). With ``confirm`` (as ``hrtem analyze series``), a change the
+    neighbouring frames undo is no event (:func:`confirmed_changes`). Returns one row per frame:
+    frame, columns, appeared, vanished, events (= appeared + vanished; 0 for the first frame).
     """
     frames = list(range(len(series))) if frames is None else list(frames)
     drifts = [(0.0, 0.0)] * len(series) if drifts is None else list(drifts)
     for name, values in (("frame numbers", frames), ("drifts", drifts)):
         if len(values) != len(series):
             raise ImageError(f"{len(values)} {name} for {len(series)} frames")
+    raw = [None] + [
+        column_changes(series[t - 1], series[t], max_distance, drifts[t])
+        for t in range(1, len(series))
+    ]
     rows = []
     for t, positions in enumerate(series):
-        appeared = vanished = 0
-        if t > 0:
-            changes = column_changes(series[t - 1], positions, max_distance, drifts[t])
-            appeared, vanished = len(changes.appeared), len(changes.vanished)
+        changes = raw[t]
+        if changes is not None and confirm:
+            after = raw[t + 1] if t + 1 < len(series) else None
+            drift_after = drifts[t + 1] if after is not None else (0.0, 0.0)
+            changes = confirmed_changes(changes, raw[t - 1], drifts[t], after, drift_after)
+        appeared = 0 if changes is None else len(changes.appeared)
+        vanished = 0 if changes is None else len(changes.vanished)
         rows.append(
             {
                 "frame": frames[t],
