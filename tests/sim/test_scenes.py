@@ -7,6 +7,7 @@ import pytest
 from hrtem_sim import build_structure
 from hrtem_sim.errors import StructureError
 from hrtem_sim.structures import AuSceneParams
+from hrtem_sim.structures.ranges import draw
 from hrtem_sim.types import Structure
 from scipy.spatial.distance import pdist
 
@@ -91,6 +92,22 @@ def test_holey_carbon_has_empty_holes() -> None:
     assert len(scene.atoms) < 0.95 * len(plain.atoms)
 
 
+def test_log_uniform_diameters_give_as_many_small_clusters_as_large_particles() -> None:
+    rng = np.random.default_rng(0)
+    log = np.array([draw(rng, (10.0, 80.0), "log_uniform") for _ in range(4000)])
+    flat = np.array([draw(rng, (10.0, 80.0)) for _ in range(4000)])
+    assert log.min() >= 10.0 and log.max() <= 80.0
+    assert np.mean(log < 15.0) == pytest.approx(np.log(1.5) / np.log(8.0), abs=0.02)  # 0.19
+    assert np.mean(flat < 15.0) == pytest.approx(5.0 / 70.0, abs=0.02)
+    assert np.mean(log < 15.0) == pytest.approx(np.mean((log >= 40.0) & (log < 60.0)), abs=0.03)
+    targets = [
+        p["diameter_target"]
+        for seed in range(4)
+        for p in _scene(seed, **SEVERAL, diameter_draw="log_uniform").meta["particles"]
+    ]
+    assert targets and all(15.0 <= t <= 25.0 for t in targets)
+
+
 @pytest.mark.parametrize(
     ("params", "message"),
     [
@@ -100,6 +117,8 @@ def test_holey_carbon_has_empty_holes() -> None:
          "0.25) need a substrate other than 'none', got ['none']"),
         ({"particles": [1.5, 3]}, "au_scene.particles: range [1.5, 3.0] must be whole numbers"),
         ({"empty_fraction": 1.5}, "au_scene.empty_fraction: 1.5 must lie within [0.0, 1.0]"),
+        ({"diameter_draw": "normal"}, "au_scene.diameter_draw: 'normal' is not one of "
+         "['uniform', 'log_uniform']"),
     ],
 )  # fmt: skip
 def test_impossible_scene_params_are_one_clear_error(params, message) -> None:

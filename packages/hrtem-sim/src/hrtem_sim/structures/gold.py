@@ -22,6 +22,7 @@ from hrtem_sim.structures.au_shapes import SHAPES, ZONE_DIRECTIONS, au_cluster, 
 from hrtem_sim.structures.carbon import CARBON_FAMILIES
 from hrtem_sim.structures.orientation import orient
 from hrtem_sim.structures.ranges import (
+    DRAWS,
     check_choices,
     check_range,
     check_value,
@@ -42,6 +43,8 @@ class AuParticleParams:
     """Random ranges ([min, max]) and choices of an Au particle sample.
 
     diameter:            longest atom-to-atom distance of the particle [Å].
+    diameter_draw:       ``uniform`` or ``log_uniform`` over ``diameter`` (as many 1-1.5 nm
+                         clusters as 4-6 nm particles).
     shapes:              subset of ``truncated_octahedron``, ``decahedron``, ``icosahedron``,
                          ``fcc_random`` (decahedra and icosahedra only on zone axis ``110``: the
                          decahedron's five-fold axis, the icosahedron's two-fold axis).
@@ -57,6 +60,7 @@ class AuParticleParams:
     """
 
     diameter: list[float] = field(default_factory=lambda: [15.0, 60.0])
+    diameter_draw: str = "uniform"
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))
     zone_axes: list[str] = field(default_factory=lambda: list(ZONE_AXES))
     tilt: list[float] = field(default_factory=lambda: [0.0, 3.0])
@@ -73,6 +77,7 @@ class CheckedParticle:
     """The particle ranges of AuParticleParams or AuSceneParams, validated."""
 
     diameter: tuple[float, float]
+    diameter_draw: str
     shape_axes: dict[str, list[str]]
     tilt: tuple[float, float]
 
@@ -82,6 +87,10 @@ def check_particle(kind: str, params: Any) -> CheckedParticle:
     diameter = check_range(kind, "diameter", params.diameter)
     if diameter[0] <= 0:
         raise StructureError(f"{kind}.diameter: range {list(diameter)} must be above 0 Å")
+    if params.diameter_draw not in DRAWS:
+        raise StructureError(
+            f"{kind}.diameter_draw: {params.diameter_draw!r} is not one of {list(DRAWS)}"
+        )
     shapes = check_choices(kind, "shapes", params.shapes, SHAPES)
     zone_axes = check_choices(kind, "zone_axes", params.zone_axes, ZONE_AXES)
     shape_axes = {s: [z for z in zone_axes if z in ZONE_DIRECTIONS[s]] for s in shapes}
@@ -95,7 +104,7 @@ def check_particle(kind: str, params: Any) -> CheckedParticle:
     check_value(kind, "gap", params.gap)
     check_value(kind, "lattice_constant", params.lattice_constant, low=1e-3)
     tilt = check_range(kind, "tilt", params.tilt, high=90.0)
-    return CheckedParticle(diameter, shape_axes, tilt)
+    return CheckedParticle(diameter, params.diameter_draw, shape_axes, tilt)
 
 
 def check_substrates(
@@ -167,13 +176,13 @@ def draw_particle(
 ) -> tuple[np.ndarray, dict[str, Any]]:
     """One oriented Au cluster: positions [N, 3] (Å, centred on its centroid) and its meta.
 
-    Draws, in this order: shape, zone axis, target diameter [Å], the shape's own parameters,
+    Draws, in this order: shape, zone axis, target diameter [Å] (``checked.diameter_draw``), the shape's own parameters,
     in-plane rotation, tilt [deg] (within ``checked.tilt``; exactly 0 when ``on_axis``, the draw
     still made) and tilt axis [deg]. kind: the structure named in errors.
     """
     shape = choose(rng, list(checked.shape_axes))
     zone_axis = choose(rng, checked.shape_axes[shape])
-    target = draw(rng, checked.diameter)
+    target = draw(rng, checked.diameter, checked.diameter_draw)
     cluster = au_cluster(shape, target, *checked.diameter, lattice_constant, rng, kind)
     inplane = draw(rng, (0.0, 360.0))
     tilt_angle = draw(rng, checked.tilt)

@@ -53,8 +53,15 @@ def check_choices(kind: str, key: str, values: Sequence[str], known: Sequence[st
     return chosen
 
 
-def draw(rng: np.random.Generator, bounds: tuple[float, float]) -> float:
-    """A uniform draw from [min, max] (exactly min when they are equal)."""
+DRAWS = ("uniform", "log_uniform")
+
+
+def draw(rng: np.random.Generator, bounds: tuple[float, float], how: str = "uniform") -> float:
+    """A draw from [min, max] (exactly min when they are equal): ``uniform``, or ``log_uniform``
+    (uniform in log, as many between 1 and 1.5 nm as between 4 and 6 nm; min > 0). One draw of
+    ``rng`` either way."""
+    if how == "log_uniform":
+        return float(np.exp(rng.uniform(*np.log(bounds))))
     return float(rng.uniform(*bounds))
 
 

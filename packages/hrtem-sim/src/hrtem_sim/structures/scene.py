@@ -55,7 +55,7 @@ class AuSceneParams:
     particles:           number of particles of a scene that is not substrate-only.
     empty_fraction:      share of substrate-only scenes (no particle; never on substrate "none").
     diameter:            longest atom-to-atom distance of each particle [Å].
-    shapes, zone_axes:   as ``au_particle``.
+    diameter_draw, shapes, zone_axes: as ``au_particle``.
     tilt:                off-axis tilt [deg] of the particles not on their zone axis.
     on_axis_fraction:    share of particles exactly on their zone axis (tilt 0).
     substrates:          drawn uniformly from this list (repeat a name to weight it) among the
@@ -76,6 +76,7 @@ class AuSceneParams:
     particles: list[int] = field(default_factory=lambda: [1, 4])
     empty_fraction: float = 0.25
     diameter: list[float] = field(default_factory=lambda: [15.0, 80.0])
+    diameter_draw: str = "uniform"
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))
     zone_axes: list[str] = field(default_factory=lambda: list(ZONE_AXES))
     tilt: list[float] = field(default_factory=lambda: [0.0, 15.0])
