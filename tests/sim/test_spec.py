@@ -67,6 +67,35 @@ def test_hash_is_stable_through_yaml_and_changes_with_data(tmp_path: Path) -> No
     assert dataset_path(spec, "root") == Path("root") / f"good-{spec_hash(spec)}"
 
 
+SCENE = """\
+name: scene
+task: nanoparticle
+seed: 3
+structure:
+  kind: au_scene
+  cell: [40, 40]
+  params: {diameter: [9, 18], spacing: 3.0}
+labels: {scheme: particle, tolerance: 0.5}
+simulation: {energy: 300e3, sampling: 0.2}
+samples: 2
+shard_size: 2
+"""
+
+
+def test_a_parameter_added_later_keeps_the_hash_of_datasets_written_before_it(
+    tmp_path: Path,
+) -> None:
+    before = load_spec(write(tmp_path, SCENE))  # the spec as written before diameter_draw
+    assert "diameter_draw" not in spec_to_yaml(before)
+    uniform = SCENE.replace("spacing: 3.0}", "spacing: 3.0, diameter_draw: uniform}")
+    assert spec_hash(load_spec(write(tmp_path, uniform))) == spec_hash(before)
+    log = load_spec(write(tmp_path, uniform.replace("draw: uniform", "draw: log_uniform")))
+    assert spec_hash(log) != spec_hash(before)
+    stored = spec_from_yaml(spec_to_yaml(log), "stored")
+    assert stored.structure.params.diameter_draw == "log_uniform"
+    assert spec_hash(stored) == spec_hash(log)
+
+
 @pytest.mark.parametrize(
     ("old", "new", "message"),
     [

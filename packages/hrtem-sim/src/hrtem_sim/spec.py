@@ -31,6 +31,7 @@ from omegaconf import MISSING, OmegaConf
 from omegaconf.errors import ConfigKeyError, MissingMandatoryValue, OmegaConfBaseException
 
 from hrtem_sim.errors import StructureError
+from hrtem_sim.types import ADDED_PARAM
 
 PROFILES = ("tiny", "small", "full")
 TASK_SCHEMES = {"nanoparticle": "particle", "columns": "particle", "mos2": "mos2"}
@@ -148,9 +149,26 @@ def spec_to_yaml(spec: DataSpec) -> str:
     return OmegaConf.to_yaml(OmegaConf.create(spec_to_dict(spec)))
 
 
+def _plain(value: Any) -> Any:
+    """``value`` as plain data, like ``dataclasses.asdict``, without the :data:`ADDED_PARAM`
+    fields at their defaults."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {
+            f.name: _plain(getattr(value, f.name))
+            for f in dataclasses.fields(value)
+            if not (f.metadata == ADDED_PARAM and getattr(value, f.name) == f.default)
+        }
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(v) for v in value]
+    return value
+
+
 def spec_to_dict(spec: DataSpec) -> dict[str, Any]:
-    """The resolved spec as plain JSON-able data (tuples become lists)."""
-    return json.loads(json.dumps(dataclasses.asdict(spec)))
+    """The resolved spec as plain JSON-able data (tuples become lists; a parameter added later
+    is left out at its default, :data:`hrtem_sim.types.ADDED_PARAM`)."""
+    return json.loads(json.dumps(_plain(spec)))
 
 
 def spec_hash(spec: DataSpec) -> str:

@@ -16,6 +16,12 @@ if TYPE_CHECKING:
     from ase import Atoms
 
 
+ADDED_PARAM = {"hash": "omitted at default"}
+"""Field metadata of a spec parameter added after datasets were written with the spec: at its
+default it is left out of the spec's hash (:func:`hrtem_sim.spec.spec_hash`), so those datasets
+keep their hash and stay valid."""
+
+
 @dataclass(frozen=True)
 class Columns:
     """Atoms grouped into columns along the beam.

@@ -30,7 +30,7 @@ from hrtem_sim.structures.ranges import (
     draw,
 )
 from hrtem_sim.structures.substrates import substrate_slab
-from hrtem_sim.types import Structure
+from hrtem_sim.types import ADDED_PARAM, Structure
 
 KIND = "au_particle"
 ZONE_AXES = ("110", "100", "111")
@@ -60,7 +60,7 @@ class AuParticleParams:
     """
 
     diameter: list[float] = field(default_factory=lambda: [15.0, 60.0])
-    diameter_draw: str = "uniform"
+    diameter_draw: str = field(default="uniform", metadata=ADDED_PARAM)
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))
     zone_axes: list[str] = field(default_factory=lambda: list(ZONE_AXES))
     tilt: list[float] = field(default_factory=lambda: [0.0, 3.0])

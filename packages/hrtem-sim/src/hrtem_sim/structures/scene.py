@@ -41,7 +41,7 @@ from hrtem_sim.structures.gold import (
 )
 from hrtem_sim.structures.ranges import check_range, check_value, choose, draw
 from hrtem_sim.structures.substrates import substrate_slab
-from hrtem_sim.types import Structure
+from hrtem_sim.types import ADDED_PARAM, Structure
 
 KIND = "au_scene"
 SUBSTRATES = (*CARBON_FAMILIES, "holey_carbon", "ceo2", "none")
@@ -76,7 +76,7 @@ class AuSceneParams:
     particles: list[int] = field(default_factory=lambda: [1, 4])
     empty_fraction: float = 0.25
     diameter: list[float] = field(default_factory=lambda: [15.0, 80.0])
-    diameter_draw: str = "uniform"
+    diameter_draw: str = field(default="uniform", metadata=ADDED_PARAM)
     shapes: list[str] = field(default_factory=lambda: list(SHAPES))
     zone_axes: list[str] = field(default_factory=lambda: list(ZONE_AXES))
     tilt: list[float] = field(default_factory=lambda: [0.0, 15.0])
