@@ -200,8 +200,8 @@ def test_benchmark_of_a_training_run_logs_to_it_and_its_version(
 def test_frames_of_vacuum_hold_the_dose_on_the_default_2048_grid() -> None:
     """A flat exit wave on the benchmark's 2048^2 grid gives dose x pixel area counts per pixel
     on two torch threads (torch 2.13's threaded ifft2 of one 2048^2 array gives ~1e-7 of that;
-    hrtem_sim.optics.fft normalises by hand)."""
-    from hrtem_checks.scenes.benchmark import form_frame
+    hrtem_sim.optics.fft normalises by hand), at each dose of one call."""
+    from hrtem_checks.scenes.benchmark import form_frames
     from hrtem_sim.types import Columns, Sample
 
     empty = Columns(np.zeros((0, 2)), np.zeros(0, np.int64), np.zeros(0, np.int64))
@@ -211,11 +211,13 @@ def test_frames_of_vacuum_hold_the_dose_on_the_default_2048_grid() -> None:
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        image, grid = form_frame(sample, optics, 200.0, 0.275, 1024, seed=1)
+        images, grid = form_frames(sample, optics, [200.0, 1000.0], 0.275, 1024, seed=1)
     finally:
         torch.set_num_threads(threads)
-    assert image.shape == (1, 1024, 1024) and grid.shape == (1024, 1024)
-    assert image.mean() == pytest.approx(200.0 * 0.275**2, rel=0.02)
+    assert grid.shape == (1024, 1024)
+    for image, dose in zip(images, [200.0, 1000.0], strict=True):
+        assert image.shape == (1, 1024, 1024)
+        assert image.mean() == pytest.approx(dose * 0.275**2, rel=0.02)
 
 
 SPECS = Path(__file__).resolve().parents[2] / "data_specs"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import math
 
 import numpy as np
@@ -95,6 +96,20 @@ def test_validation_draws_are_fixed_per_sample_index() -> None:
     torch.testing.assert_close(images[1:2], formation(waves[1:2], 0.1, alone))
     other_seed = formation.draw_fixed([3], seed=6)
     assert other_seed.as_dict()["defocus"] != alone.as_dict()["defocus"]
+
+
+@pytest.mark.parametrize("camera", [None, Range(0.12, 0.2)])
+def test_images_at_several_doses_are_the_images_at_each(camera: Range | None) -> None:
+    """`at_doses` applies the lens once: the same images as one call per dose, noisier at less."""
+    formation = ImageFormation(config(camera_sampling=camera))
+    waves = random_waves(2, (64, 64))
+    params = formation.draw_fixed([4, 9], seed=2)
+    images = formation.at_doses(waves, 0.1, params, [50.0, None, 5000.0])
+    for dose, image in zip([50.0, 5000.0], images[::2], strict=True):
+        one = dataclasses.replace(params, dose=torch.full((2,), dose))
+        torch.testing.assert_close(image, formation(waves, 0.1, one))
+    torch.testing.assert_close(images[1], formation(waves, 0.1, params))
+    assert float(images[0].std()) > float(images[2].std())
 
 
 def test_resample_is_band_limited_and_pixel_exact() -> None:

@@ -8,7 +8,7 @@ import pytest
 import torch
 from ase.build import mx2
 from hrtem_core.errors import ImageError
-from hrtem_sim.labels import augment, pad_points, render_columns, render_mask
+from hrtem_sim.labels import augment, pad_points, render_columns, render_mask, render_mask_near
 from hrtem_sim.optics import detector_grid, resample
 from scipy import ndimage
 
@@ -144,6 +144,24 @@ def test_particle_mask_is_a_union_of_discs_with_holes_closed() -> None:
     assert bool((filled >= open_ring).all())
     assert int(((discs > 0) & (open_ring == 0)).sum()) <= 4  # nearest-pixel placement only
     assert filled[5, 5] == 0  # far from the particle
+
+
+@pytest.mark.parametrize(
+    ("shape", "origin"),
+    [((140, 120), (0.0, 0.0)), ((90, 75), (3.7, 11.2)), ((300, 260), (0.0, 0.0))],
+)  # a frame within one period, one offset from it, one of more than a period
+def test_a_mask_rendered_near_its_points_is_the_whole_frame_mask(shape, origin) -> None:
+    """Particles inside, across the periodic seam and cut by the frame's edge: the boxed render
+    gives the frame render's mask pixel for pixel."""
+    rng = np.random.default_rng(4)
+    grid = grid_for(25.0, shape, origin)  # 0.25 Å/px, a period of 100 px
+    for centre in ([12.0, 9.0], [24.5, 0.4], [1.0, 13.0], [20.0, 26.0]):
+        cluster = np.array(centre) + rng.normal(0.0, 1.2, (30, 2))
+        points, _, valid = pad_points([cluster])
+        whole = render_mask(points, valid, grid)[0]
+        near = render_mask_near(cluster, grid)
+        assert whole.sum() > 0 and torch.equal(near, whole), centre
+    assert render_mask_near(np.zeros((0, 2)), grid).sum() == 0
 
 
 def test_augment_applies_one_transform_to_image_and_label() -> None:

@@ -10,11 +10,12 @@ the users' (large, mostly amorphous carbon, several particles on and off their z
    without them, one error naming the extra).
 2. Frames: each scene's exit wave through :class:`hrtem_sim.optics.ImageFormation` with the
    microscope ranges of the nanoparticle task (``configs/task/nanoparticle.yaml``; one draw per
-   scene, the same at every dose), the detector over [0, E)^2 at a sampling drawn per scene
-   from ``frame_sampling`` (0.15-0.4 Å/px: E / sampling px; the analysis resamples it to the
-   model's), at each dose, in counts per pixel (what a camera gives). True particle masks are
-   rendered per particle on the same grid (discs of the task's label radius around its atoms,
-   closed); a particle with less than the analysis' smallest area inside the frame is not
+   scene, the same at every dose; the lens applied once for all doses), the detector over
+   [0, E)^2 at a sampling drawn per scene from ``frame_sampling`` (0.15-0.4 Å/px: E / sampling
+   px; the analysis resamples it to the model's), at each dose, in counts per pixel (what a
+   camera gives). True particle masks are rendered per particle on the same grid, in a box
+   around it (:func:`hrtem_sim.labels.render_mask_near`: discs of the task's label radius
+   around its atoms, closed); a particle with less than the analysis' smallest area inside the frame is not
    scored, and one whose mask touches the frame's edge is scored as an edge particle.
 3. Methods, each on the same raw frames: every model through the full analysis path
    (:func:`hrtem_analysis.tiled_predict`, probability > 0.5, mask cleaning, particles, peak-pair
@@ -43,7 +44,7 @@ from hrtem_analysis.tiled import tiled_predict
 from hrtem_analysis.zone_naming import name_zone, on_zone
 from hrtem_core.cards import ModelCard
 from hrtem_core.errors import SpecError
-from hrtem_sim.labels import pad_points, render_mask
+from hrtem_sim.labels import render_mask_near
 from hrtem_sim.optics import DetectorGrid, ImageFormation, ImageFormationConfig, Range
 from hrtem_sim.spec import DataSpec, load_spec
 from hrtem_sim.types import Sample
@@ -234,8 +235,7 @@ def true_labels(
     labels = np.zeros(grid.shape, dtype=np.int64)
     index, edge = [], []
     for k, points in enumerate(np.split(labelled, ends[:-1]) if len(ends) else []):
-        padded, _, valid = pad_points([points])
-        mask = render_mask(padded, valid, grid, radius=radius)[0].numpy().astype(bool)
+        mask = render_mask_near(points, grid, radius=radius).numpy().astype(bool)
         mask &= labels == 0
         if mask.sum() >= max(min_pixels, 1):
             labels[mask] = len(index) + 1
@@ -343,18 +343,26 @@ def check_benchmark_doses(doses: Sequence[float]) -> list[float]:
     return values
 
 
-def form_frame(
-    sample: Sample, optics: ImageFormationConfig, dose: float, sampling: float, size: int, seed: int
-) -> tuple[np.ndarray, DetectorGrid]:
-    """The raw frame ``[C, size, size]`` [counts per pixel] of a scene at ``dose`` and its grid;
-    the microscope is drawn from ``optics`` by (seed, scene index), the same at every dose."""
-    formation = ImageFormation(frame_optics(optics, dose, sampling, size))
+def form_frames(
+    sample: Sample,
+    optics: ImageFormationConfig,
+    doses: Sequence[float],
+    sampling: float,
+    size: int,
+    seed: int,
+) -> tuple[list[np.ndarray], DetectorGrid]:
+    """The raw frames ``[C, size, size]`` [counts per pixel] of a scene at each of ``doses``
+    [e-/Å^2] and their grid; the microscope is drawn from ``optics`` by (seed, scene index), the
+    same at every dose (the lens applied once)."""
+    formation = ImageFormation(frame_optics(optics, doses[0], sampling, size))
     params = formation.draw_fixed([int(sample.meta["index"])], seed)
     wave = torch.from_numpy(np.ascontiguousarray(sample.exit_wave))[None]
     grid = formation.grid(wave.shape[-2:], sample.sampling, params)
-    counts = dose * float(grid.sampling[0].prod())  # electrons per pixel of vacuum
-    image = formation(wave, sample.sampling, params)[0]
-    return (image * counts).numpy(), grid
+    area = float(grid.sampling[0].prod())  # [Å^2] of a pixel: a dose in electrons per pixel
+    images = formation.at_doses(wave, sample.sampling, params, doses)
+    return [
+        (image[0] * dose * area).numpy() for image, dose in zip(images, doses, strict=True)
+    ], grid
 
 
 def score_scene(
@@ -375,17 +383,16 @@ def score_scene(
     pixel_size = frame_sampling(setup, seed, index)
     pixels = round(frame_extent(size, sampling) / pixel_size)
     shown = min(doses, key=lambda d: abs(math.log(d / 200.0)))
-    frames, particles, example, seen = [], [], None, None
-    for dose in doses:
-        image, grid = form_frame(sample, setup.optics, dose, pixel_size, pixels, seed)
-        pixel = (float(grid.sampling[0, 0]), float(grid.sampling[0, 1]))
-        if seen is None:  # the same grid at every dose
-            min_px, _ = cleaning_pixels(settings.min_area, settings.opening, pixel)
-            seen = true_labels(sample, grid, setup.label_radius, min_px)
-            metas = [
-                {**sample.meta["particles"][k], "edge": edge}
-                for k, edge in zip(seen.index, seen.edge, strict=True)
-            ]
+    frames, particles, example = [], [], None
+    images, grid = form_frames(sample, setup.optics, doses, pixel_size, pixels, seed)
+    pixel = (float(grid.sampling[0, 0]), float(grid.sampling[0, 1]))
+    min_px, _ = cleaning_pixels(settings.min_area, settings.opening, pixel)
+    seen = true_labels(sample, grid, setup.label_radius, min_px)  # the same grid at every dose
+    metas = [
+        {**sample.meta["particles"][k], "edge": edge}
+        for k, edge in zip(seen.index, seen.edge, strict=True)
+    ]
+    for dose, image in zip(doses, images, strict=True):
         predicted = {}
         for method in [*models, CLASSICAL, TRUTH]:
             labels, results = detect(method, models, image, seen.labels, pixel, settings)

@@ -147,6 +147,18 @@ class ImageFormation:
 
         waves: [B, H, W] complex exit waves (abTEM order); sampling [Å/px]: float, (sx, sy) or [B, 2].
         """
+        return self.at_doses(waves, sampling, params, [None])[0]
+
+    def at_doses(
+        self,
+        waves: torch.Tensor,
+        sampling: float | Sequence[float] | torch.Tensor,
+        params: OpticsParams,
+        doses: Sequence[float | None],
+    ) -> list[torch.Tensor]:
+        """Images [B, C, h, w] at each of ``doses`` [e-/Å^2] (None: the drawn ``params.dose``):
+        the same microscope, noise seed and noise-free image at every dose, the lens applied once
+        (what ``self(waves, sampling, params)`` gives with ``params.dose`` set to each)."""
         check_waves(waves)
         if params.dose.shape[0] != waves.shape[0]:
             raise ImageError(
@@ -164,6 +176,18 @@ class ImageFormation:
             self.config.temporal,
             self.config.quadrature_points,
         ).float()
+        return [
+            self._images(intensity, wave_shape, sampling, _at_dose(params, dose)) for dose in doses
+        ]
+
+    def _images(
+        self,
+        intensity: torch.Tensor,
+        wave_shape: Sequence[int],
+        sampling: float | Sequence[float] | torch.Tensor,
+        params: OpticsParams,
+    ) -> torch.Tensor:
+        """The recorded images [B, C, h, w] of a noise-free ``intensity`` [B, C, H, W]."""
         if self.config.camera_sampling is None:
             return _record(intensity, self._detector(wave_shape, sampling, params), params)
         shape = (self.config.output_size[0], self.config.output_size[1])
@@ -174,6 +198,13 @@ class ImageFormation:
             for b, camera in enumerate(self.cameras(wave_shape, sampling, params))
         ]
         return torch.cat(images).contiguous()
+
+
+def _at_dose(params: OpticsParams, dose: float | None) -> OpticsParams:
+    """``params`` with every sample's dose set to ``dose`` [e-/Å^2] (None: as drawn)."""
+    if dose is None:
+        return params
+    return dataclasses.replace(params, dose=torch.full_like(params.dose, float(dose)))
 
 
 def _record(intensity: torch.Tensor, grid: DetectorGrid, params: OpticsParams) -> torch.Tensor:
