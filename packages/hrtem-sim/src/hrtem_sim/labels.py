@@ -219,6 +219,7 @@ def render_mask_near(
     copies = [range(math.floor(-float(high[a]) / float(cells[a])) - 1,
                     math.ceil((n - float(low[a])) / float(cells[a])) + 1)
               for a, n in enumerate((h, w))]  # fmt: skip
+    padded, _, valid = pad_points([points])
     for kx in copies[0]:
         for ky in copies[1]:
             start = (low + torch.tensor([kx, ky], dtype=torch.float64) * cells).floor().long()
@@ -229,7 +230,6 @@ def render_mask_near(
                 continue
             box = DetectorGrid((origin + start * sampling)[None], grid.sampling, grid.period,
                                (int(size[0]), int(size[1])))  # fmt: skip
-            padded, _, valid = pad_points([points])
             mask = render_mask(padded, valid, box, radius, close)[0]
             (i0, j0), (i1, j1) = (first - start).tolist(), (last - start).tolist()
             region = out[first[0] : last[0], first[1] : last[1]]
