@@ -219,11 +219,11 @@ def render_mask_near(
     copies = [range(math.floor(-float(high[a]) / float(cells[a])) - 1,
                     math.ceil((n - float(low[a])) / float(cells[a])) + 1)
               for a, n in enumerate((h, w))]  # fmt: skip
+    size = (high - low).ceil().long() + 1  # [px] the box around the points
     padded, _, valid = pad_points([points])
     for kx in copies[0]:
         for ky in copies[1]:
             start = (low + torch.tensor([kx, ky], dtype=torch.float64) * cells).floor().long()
-            size = (high - low).ceil().long() + 1
             first = start.clamp(min=0)
             last = torch.minimum(start + size, torch.tensor([h, w]))
             if (last <= first).any():
