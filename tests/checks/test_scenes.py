@@ -15,6 +15,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
+from hrtem_analysis.settings import Settings
 from hrtem_checks.scenes.benchmark import (
     CLASSICAL,
     TRUTH,
@@ -77,6 +78,20 @@ def test_scenes_scored_at_once_give_the_rows_of_one_at_a_time(
     assert alone.example.scene == result.example.scene
     with pytest.raises(SpecError, match="parallel: need at least 1 scene at once, got 0"):
         default_setup(root, parallel=0)
+
+
+def test_the_tiling_settings_reach_the_models_and_stitch_exactly(
+    result: SceneResult, root: Path, tmp_path: Path
+) -> None:
+    """The threshold model is pointwise, so any tiling gives its rows: 48 px windows at overlap
+    0.25, 3 a forward, tile each 128 px frame in 16 windows (the last flush with the edge)."""
+    models = {"threshold": load_model(str(synthetic.particle_model(tmp_path / "threshold")))}
+    settings = Settings(window=48, overlap=0.25, batch_size=3)
+    setup = default_setup(root, workers=0, profile="tiny", settings=settings)
+    assert setup.settings == settings and default_setup(root).settings == Settings()
+    tiled = scene_benchmark(models, 2, [200.0, 1000.0], SIZE, setup, progress=False)
+    expected = result.frames[result.frames["method"].isin(["threshold", CLASSICAL, TRUTH])]
+    pd.testing.assert_frame_equal(tiled.frames, expected.reset_index(drop=True))
 
 
 def test_true_masks_score_one_and_an_empty_model_recall_zero(result: SceneResult) -> None:

@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 from hrtem_analysis.settings import Settings
 
+from hrtem_cli.analysis_options import BatchSize, Overlap, Window
 from hrtem_cli.errors import one_line_errors
 from hrtem_cli.options import (
     SCENE_DOSES,
@@ -97,6 +98,9 @@ def scenes(
             show_default=False,
         ),
     ] = None,
+    window: Window = DEFAULTS.window,
+    overlap: Overlap = DEFAULTS.overlap,
+    batch_size: BatchSize = DEFAULTS.batch_size,
     out: Annotated[Path, typer.Option("--out", "-o", help="Where the tables and plots go.")] = Path(
         "outputs/scenes"
     ),
@@ -126,6 +130,7 @@ def scenes(
         [model, *(compare or [])], frames, parse_doses(doses), out, size, data_root, workers,
         spec, profile, log=log, substrates=substrates.split(",") if substrates else None,
         frame_sampling=parse_range(sampling, "--sampling"), parallel=parallel or os.cpu_count() or 1,
+        settings=Settings(window=window, overlap=overlap, batch_size=batch_size),
     )  # fmt: skip
     typer.echo(table_text(result.summary))
     typer.echo(zone_text(result.particles))

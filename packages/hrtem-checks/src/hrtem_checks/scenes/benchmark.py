@@ -117,12 +117,13 @@ def default_setup(
     substrates: Sequence[str] | None = None,
     frame_sampling: tuple[float, float] = FRAME_SAMPLING,
     parallel: int = 1,
+    settings: Settings | None = None,
 ) -> SceneSetup:
     """The nanoparticle task's optics and label radius from ``configs/``, the scenes of ``spec``
     (default: the project's ``data_specs/benchmarks/scenes.yaml``) with ``profile`` (None: as
     written), when given ``substrates`` instead of the spec's, and the frames' sampling range
     ``frame_sampling`` [Å/px] (low <= high, both > 0, else a SpecError), scoring ``parallel``
-    scenes at once."""
+    scenes at once with the analysis ``settings`` (None: :class:`Settings`' defaults)."""
     from hrtem_msd.config import compose, default_config_dir
 
     task = compose(["task=nanoparticle"]).task
@@ -136,7 +137,8 @@ def default_setup(
         raise SpecError(f"parallel: need at least 1 scene at once, got {parallel}")
     return SceneSetup(
         Path(spec), task.optics, task.labels.radius, profile, Path(root), workers,
-        substrates=chosen, frame_sampling=(low, high), parallel=int(parallel),
+        settings or Settings(), substrates=chosen, frame_sampling=(low, high),
+        parallel=int(parallel),
     )  # fmt: skip
 
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+from hrtem_analysis.settings import Settings
 from hrtem_core.atomic import atomic_write
 from matplotlib.figure import Figure
 
@@ -221,14 +222,17 @@ def evaluate_scenes(
     substrates: Sequence[str] | None = None,
     frame_sampling: tuple[float, float] = FRAME_SAMPLING,
     parallel: int = 1,
+    settings: Settings | None = None,
 ) -> tuple[SceneResult, list[Path]]:
     """``hrtem check scenes``: load every model (nanoparticle task), benchmark them side by
-    side on the scenes of ``spec`` (:func:`default_setup`; ``parallel`` scenes at once), write
+    side on the scenes of ``spec`` (:func:`default_setup`; ``parallel`` scenes at once, analysed with ``settings``), write
     the report under ``out`` and, with ``log``, log it to a new MLflow run."""
     from hrtem_analysis.models import analysis_model
 
     models = {uri: analysis_model(uri, "nanoparticle") for uri in uris}
-    setup = default_setup(root, workers, spec, profile, substrates, frame_sampling, parallel)
+    setup = default_setup(
+        root, workers, spec, profile, substrates, frame_sampling, parallel, settings
+    )
     result = scene_benchmark(models, scenes, doses, size, setup, progress)
     files = write_report(result, out)
     if log:
