@@ -225,8 +225,9 @@ def evaluate_scenes(
     settings: Settings | None = None,
 ) -> tuple[SceneResult, list[Path]]:
     """``hrtem check scenes``: load every model (nanoparticle task), benchmark them side by
-    side on the scenes of ``spec`` (:func:`default_setup`; ``parallel`` scenes at once, analysed with ``settings``), write
-    the report under ``out`` and, with ``log``, log it to a new MLflow run."""
+    side on the scenes of ``spec`` (:func:`default_setup`; ``parallel`` scenes at once, analysed
+    with ``settings``), write the report under ``out`` and, with ``log``, log it to a new MLflow
+    run."""
     from hrtem_analysis.models import analysis_model
 
     models = {uri: analysis_model(uri, "nanoparticle") for uri in uris}
