@@ -91,3 +91,23 @@ def test_a_series_the_model_was_not_trained_on_is_refused(mos2_uri) -> None:
     uri = mos2_uri
     with pytest.raises(SpecError, match=r"^focal series defocus -10, 0, 10 Å: channel 1 is -10 Å"):
         scene_agreement(evaluated(uri), [2e4], defocus=[-10, 0, 10], profile="tiny", progress=False)
+
+
+def test_an_installed_model_is_checked_without_its_training_data(
+    mos2_uri, tiny_scenes, tmp_path: Path
+) -> None:
+    from hrtem_msd.store.pretrained import export, install
+
+    ship = tmp_path / "shipped"
+    export(mos2_uri, "mos2", {"vacancies/20000/mae": 1.0}, {"model": mos2_uri}, ship)
+    install(["mos2"], ship)  # its run logged no config.yaml, and no data lies under data.root
+    args = ["check", "vacancies", "--model", "@pretrained", "--doses", "20000", "--out",
+            str(tmp_path / "check"), "--scenes-profile", "tiny", "--workers", "0",
+            "task.profile=tiny", f"data.root={tmp_path / 'nothing'}"]  # fmt: skip
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    assert (
+        f"test split skipped: the training data is not at {tmp_path / 'nothing'}" in result.stdout
+    )
+    (summary,) = pd.read_csv(tmp_path / "check" / "vacancy_scenes_summary.csv").to_dict("records")
+    assert summary["model"] == "models:/hrtem-mos2@pretrained"

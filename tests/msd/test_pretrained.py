@@ -13,6 +13,7 @@ import torch
 import yaml
 from hrtem_cli.main import app
 from hrtem_msd import load_model
+from hrtem_msd.evaluation.dose_sweep import evaluated
 from hrtem_msd.store import pretrained
 from hrtem_msd.store.mlflow_model import RegistryError, save_model_data
 from hrtem_msd.store.pretrained import export, install, shipped, verify
@@ -59,6 +60,13 @@ def test_install_into_an_empty_store_and_load_by_alias(ship: Path, store: str) -
         assert net.config.checks == CHECKS
         torch.testing.assert_close(net(IMAGES), shipped_net(IMAGES))
     assert show_model("hrtem-nanoparticle").summary.aliases == {"pretrained": done.version}
+
+
+def test_an_installed_model_is_evaluated_with_its_task_s_config(ship: Path, store: str) -> None:
+    install([], ship)
+    checked = evaluated("models:/hrtem-nanoparticle@pretrained", task="nanoparticle")
+    assert checked.uri == "models:/hrtem-nanoparticle@pretrained"
+    assert (checked.net.config.checks, checked.config.task.name) == (CHECKS, "nanoparticle")
 
 
 def test_second_install_changes_nothing(ship: Path, store: str) -> None:

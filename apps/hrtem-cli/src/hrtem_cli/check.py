@@ -244,16 +244,27 @@ def vacancies(
     densities counted and true). The scenes' seed (data_specs/mos2_scenes.yaml: 20260112) is
     disjoint from training; they are simulated once and cached beside the training data.
     """
-    from hrtem_checks.vacancies.test_split import agreement_summary, vacancy_agreement, write_check
-    from hrtem_msd.evaluation.dose_sweep import evaluated
+    from hrtem_checks.vacancies.test_split import (
+        agreement_summary,
+        check_species_model,
+        vacancy_agreement,
+        write_check,
+    )
+    from hrtem_msd.evaluation.dose_sweep import evaluated, training_data_path
+    from hrtem_msd.store.load import expand_alias
 
-    checked = evaluated(model, overrides or [])
+    checked = evaluated(expand_alias(model, "mos2"), overrides or [])
+    check_species_model(checked)
     values = parse_doses(doses)
-    table = vacancy_agreement(checked, values, batch_size)
-    csv, png = write_check(table, out)
-    typer.echo("test split of the training run:")
-    typer.echo(agreement_summary(table).to_string(index=False, float_format="%.2f"))
-    typer.echo(f"wrote {csv} and {png}")
+    training_data = training_data_path(checked)
+    if training_data.is_dir():
+        table = vacancy_agreement(checked, values, batch_size)
+        csv, png = write_check(table, out)
+        typer.echo("test split of the training run:")
+        typer.echo(agreement_summary(table).to_string(index=False, float_format="%.2f"))
+        typer.echo(f"wrote {csv} and {png}")
+    else:  # e.g. a shipped model: its training data is not on this machine
+        typer.echo(f"test split skipped: the training data is not at {training_data}")
     if not realistic:
         return
     from hrtem_checks.vacancies.realistic import scene_agreement, scene_figure, scene_summary
@@ -265,7 +276,7 @@ def vacancies(
     )
     csv, png = write_table_and_figure(frames, scene_figure(frames), out, "vacancy_scenes")
     summary = scene_summary(frames)
-    summary.insert(0, "model", model)  # for `hrtem models export --vacancies`
+    summary.insert(0, "model", checked.uri)  # for `hrtem models export --vacancies`
     summary_csv = atomic_write(
         out / "vacancy_scenes_summary.csv", lambda tmp: summary.to_csv(tmp, index=False)
     )

@@ -19,6 +19,7 @@ import yaml
 from hrtem_core.atomic import atomic_write
 from hrtem_core.errors import SpecError
 from hrtem_sim import dataset_card, dataset_path, load_spec, spec_hash
+from hrtem_sim.spec import DataSpec
 from matplotlib.figure import Figure
 from mlflow.exceptions import MlflowException
 
@@ -48,21 +49,27 @@ def evaluated(uri: str, overrides: Sequence[str] = (), task: str | None = None) 
 
 
 def training_config(uri: str, overrides: Sequence[str] = ()) -> TrainConfig:
-    """The TrainConfig a model was trained with (from its run), else the task's current config."""
+    """The TrainConfig a model was trained with (from its run), else (a directory, a model that
+    `hrtem models install` registered) the task's current config."""
     run_id = _run_id(uri)
-    if run_id is None:
+    logged = None if run_id is None else _logged_config(run_id)
+    if logged is None:
         net = load_model(uri)
         return compose([f"task={net.config.task}", *overrides])
-    with tempfile.TemporaryDirectory() as tmp:
-        try:
-            path = client().download_artifacts(run_id, "config.yaml", tmp)
-        except (MlflowException, OSError):
-            raise SpecError(f"{uri}: its run {run_id} has no config.yaml") from None
-        logged = yaml.safe_load(Path(path).read_text())
     run = logged.pop("run", {})
     if run.get("profile"):
         logged["task"]["profile"] = run["profile"]  # what "auto" resolved to
     return config_from_dict(logged, overrides, source=f"{uri} (config.yaml of run {run_id})")
+
+
+def _logged_config(run_id: str) -> dict | None:
+    """The config.yaml that training logged to run ``run_id``; None when the run has none."""
+    with tempfile.TemporaryDirectory() as tmp:
+        try:
+            path = client().download_artifacts(run_id, "config.yaml", tmp)
+        except (MlflowException, OSError):
+            return None
+        return yaml.safe_load(Path(path).read_text())
 
 
 def _run_id(uri: str) -> str | None:
@@ -87,7 +94,7 @@ def held_out_data(model: Evaluated, batch_size: int = 8) -> HRTEMDataModule:
     """The test split of the model's training data, formed as in its run (``set_eval_dose``);
     the task is checked against the dataset's card first."""
     config = model.config
-    spec = load_spec(config.task.spec, profile=_profile(config, model.net))
+    spec = _training_spec(model)
     path = dataset_path(spec, config.data.root)
     check_task_data(config.task, dataset_card(spec), path)
     return HRTEMDataModule(
@@ -100,6 +107,15 @@ def held_out_data(model: Evaluated, batch_size: int = 8) -> HRTEMDataModule:
         test_fraction=config.data.test_fraction,
         seed=config.seed,
     )
+
+
+def training_data_path(model: Evaluated) -> Path:
+    """Where the model's training data lies (simulated or not)."""
+    return Path(dataset_path(_training_spec(model), model.config.data.root))
+
+
+def _training_spec(model: Evaluated) -> DataSpec:
+    return load_spec(model.config.task.spec, profile=_profile(model.config, model.net))
 
 
 def sweep(
@@ -133,7 +149,8 @@ def _profile(config: TrainConfig, net: torch.nn.Module) -> str:
     """The dataset profile of the model: the config's, or ("auto") the one with its spec hash."""
     if config.task.profile != "auto":
         return config.task.profile
-    for profile in ("small", "full", "tiny"):
+    profiles = (yaml.safe_load(Path(config.task.spec).read_text()) or {}).get("profiles") or {}
+    for profile in profiles:
         if spec_hash(load_spec(config.task.spec, profile=profile)) == net.config.spec_hash:
             return profile
     raise SpecError(
