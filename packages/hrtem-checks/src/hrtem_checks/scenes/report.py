@@ -232,7 +232,14 @@ def evaluate_scenes(
 
     models = {uri: analysis_model(uri, "nanoparticle") for uri in uris}
     setup = default_setup(
-        root, workers, spec, profile, substrates, frame_sampling, parallel, settings
+        root,
+        workers=workers,
+        spec=spec,
+        profile=profile,
+        substrates=substrates,
+        frame_sampling=frame_sampling,
+        parallel=parallel,
+        settings=settings,
     )
     result = scene_benchmark(models, scenes, doses, size, setup, progress)
     files = write_report(result, out)
