@@ -10,6 +10,7 @@ from hrtem_sim.spec import (
     load_spec,
     spec_from_yaml,
     spec_hash,
+    spec_profiles,
     spec_to_yaml,
 )
 
@@ -44,6 +45,16 @@ def test_shipped_specs_cover_every_task_and_profile() -> None:
             spec = load_spec(path, profile)
             assert spec.task == path.stem.removesuffix("_scenes")  # scenes of the vacancy check
             assert spec.num_shards * spec.shard_size >= spec.samples
+
+
+def test_a_spec_lists_its_profiles_in_the_file_s_order(tmp_path: Path) -> None:
+    mos2 = next(p for p in SPECS if p.stem == "mos2")
+    assert spec_profiles(mos2) == ["tiny", "small", "pretrained", "full"]
+    with pytest.raises(SpecError, match=r"^nowhere\.yaml: no such spec file$"):
+        spec_profiles("nowhere.yaml")
+    path = write(tmp_path, GOOD.replace("profiles:", "profiles: 3\nunused:"))
+    with pytest.raises(SpecError, match=rf"^{path}: profiles: expected a mapping"):
+        spec_profiles(path)
 
 
 def test_profile_overrides_merge_onto_the_spec(tmp_path: Path) -> None:

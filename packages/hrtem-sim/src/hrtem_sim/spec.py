@@ -103,14 +103,24 @@ class DataSpec:
 def load_spec(path: str | Path, profile: str | None = None, build: bool = True) -> DataSpec:
     """Read, validate and resolve the spec at ``path`` with ``profile`` (None: no overrides);
     build: as :func:`spec_from_yaml`."""
-    source = str(path)
+    return spec_from_yaml(_read(path), str(path), profile, build)
+
+
+def spec_profiles(path: str | Path) -> list[str]:
+    """The names of the profiles the spec at ``path`` defines, in the file's order."""
+    profiles = _parse(_read(path), str(path)).get("profiles") or {}
+    if not isinstance(profiles, dict):
+        raise SpecError(f"{path}: profiles: expected a mapping of profile name to overrides")
+    return list(profiles)
+
+
+def _read(path: str | Path) -> str:
     try:
-        text = Path(path).read_text()
+        return Path(path).read_text()
     except FileNotFoundError:
-        raise SpecError(f"{source}: no such spec file") from None
+        raise SpecError(f"{path}: no such spec file") from None
     except OSError as error:
-        raise SpecError(f"{source}: cannot read spec file: {error.strerror}") from None
-    return spec_from_yaml(text, source, profile, build)
+        raise SpecError(f"{path}: cannot read spec file: {error.strerror}") from None
 
 
 def spec_from_yaml(
@@ -119,15 +129,7 @@ def spec_from_yaml(
     """Validate and resolve spec YAML ``text``; ``source`` names it in errors. build: also build
     sample 0's structure to check the params against the cell (needs the simulate extra; seconds
     for a large scene), off for the spec a simulated dataset stores (checked when it was made)."""
-    try:
-        raw = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" at line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or "cannot parse"
-        raise SpecError(f"{source}: malformed YAML{where}: {problem}") from None
-    if not isinstance(raw, dict):
-        raise SpecError(f"{source}: expected a mapping of keys at the top level")
+    raw = _parse(text, source)
     profiles = raw.pop("profiles", {}) or {}
     if profile is not None:
         raw = _apply_profile(raw, profiles, profile, source)
@@ -180,6 +182,20 @@ def spec_hash(spec: DataSpec) -> str:
 def dataset_path(spec: DataSpec, root: str | Path = "data") -> Path:
     """Where ``spec``'s dataset lives: ``<root>/<name>-<hash>``."""
     return Path(root) / f"{spec.name}-{spec_hash(spec)}"
+
+
+def _parse(text: str, source: str) -> dict[str, Any]:
+    """The top-level mapping of spec YAML ``text``, else a SpecError naming ``source``."""
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f" at line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(error, "problem", None) or "cannot parse"
+        raise SpecError(f"{source}: malformed YAML{where}: {problem}") from None
+    if not isinstance(raw, dict):
+        raise SpecError(f"{source}: expected a mapping of keys at the top level")
+    return raw
 
 
 def _apply_profile(raw: dict[str, Any], profiles: Any, profile: str, source: str) -> dict[str, Any]:

@@ -19,7 +19,7 @@ import yaml
 from hrtem_core.atomic import atomic_write
 from hrtem_core.errors import SpecError
 from hrtem_sim import dataset_card, dataset_path, load_spec, spec_hash
-from hrtem_sim.spec import DataSpec
+from hrtem_sim.spec import DataSpec, spec_profiles
 from matplotlib.figure import Figure
 from mlflow.exceptions import MlflowException
 
@@ -149,8 +149,7 @@ def _profile(config: TrainConfig, net: torch.nn.Module) -> str:
     """The dataset profile of the model: the config's, or ("auto") the one with its spec hash."""
     if config.task.profile != "auto":
         return config.task.profile
-    profiles = (yaml.safe_load(Path(config.task.spec).read_text()) or {}).get("profiles") or {}
-    for profile in profiles:
+    for profile in spec_profiles(config.task.spec):
         if spec_hash(load_spec(config.task.spec, profile=profile)) == net.config.spec_hash:
             return profile
     raise SpecError(
